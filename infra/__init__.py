@@ -1,0 +1,1 @@
+"""The infra command line and the offline harness that runs the program under mocks."""

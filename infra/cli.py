@@ -1,0 +1,112 @@
+"""The ``infra`` command: offline plans and the project's day-to-day tools.
+
+    infra plan --stage dev            the resource tree for a stage, no cloud account needed
+    infra plan --stage prod --json    the same, machine readable (DESIGN.md contract)
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import traceback
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import pulumi
+
+from infra.harness import ROOT
+
+# Each subcommand registers itself here: name -> (configure parser, run).
+Subcommand = tuple[Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]
+SUBCOMMANDS: dict[str, tuple[str, Subcommand]] = {}
+
+
+def subcommand(name: str, help_text: str) -> Callable[[Subcommand], Subcommand]:
+    """Register a subcommand of ``infra``."""
+
+    def register(pair: Subcommand) -> Subcommand:
+        SUBCOMMANDS[name] = (help_text, pair)
+        return pair
+
+    return register
+
+
+def resolve_program(program: str | None) -> Path:
+    """The folder holding the Pulumi program: ``--program``, else here, else the project's."""
+    if program:
+        for candidate in (Path(program), ROOT / program):
+            if (candidate / "Pulumi.yaml").exists():
+                return candidate.resolve()
+        raise SystemExit(f"infra: no Pulumi.yaml in {program!r}; pass the program's folder")
+    here = Path.cwd()
+    return here if (here / "Pulumi.yaml").exists() else ROOT
+
+
+def _plan_parser(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--stage", required=True, help="stage (stack) name: dev, staging, prod, alice…")
+    parser.add_argument("--json", action="store_true", help="print the machine form")
+    parser.add_argument("--program", help="the program's folder (default: this project)")
+
+
+def _plan(args: argparse.Namespace) -> int:
+    from infra.plan import run_plan
+
+    print(run_plan(resolve_program(args.program), args.stage, args.json))
+    return 0
+
+
+subcommand("plan", "evaluate the program for a stage offline and print its resources")(
+    (_plan_parser, _plan)
+)
+
+
+def _load_subcommands() -> None:
+    """Import the modules that add subcommands; a missing optional module is skipped."""
+    import importlib
+
+    for module in ("infra.secrets_cli", "infra.check", "infra.cost"):
+        try:
+            importlib.import_module(module)
+        except ModuleNotFoundError as missing:
+            if missing.name != module:
+                raise
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser for ``infra`` and every registered subcommand."""
+    _load_subcommands()
+    parser = argparse.ArgumentParser(prog="infra", description=__doc__.splitlines()[0])
+    parser.add_argument("--debug", action="store_true", help="show tracebacks on failure")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, (help_text, (configure, _run)) in SUBCOMMANDS.items():
+        configure(commands.add_parser(name, help=help_text, description=help_text))
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``infra`` console command."""
+    logging.basicConfig(level=logging.ERROR, format="%(message)s")
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    _help, (_configure, run) = SUBCOMMANDS[args.command]
+    try:
+        return run(args)
+    except pulumi.RunError as error:
+        # Stage files, component arguments, links: errors written for a person to act on.
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except Exception as error:
+        if args.debug:
+            traceback.print_exc()
+        else:
+            print(
+                f"error: the program failed: {type(error).__name__}: {error}\n"
+                "(run with --debug for the traceback)",
+                file=sys.stderr,
+            )
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,303 @@
+"""Run the real Pulumi program offline, under AWS-like mocks, and record what it registers.
+
+This is what ``infra plan`` and the tests use. It loads ``Pulumi.<stage>.yaml`` the way
+the Pulumi CLI does, runs ``__main__.py`` in update mode (so every ``apply`` runs and
+every output is known), and records each resource exactly as the engine would
+receive it: type, name, parent, inputs, ``protect`` and ``retainOnDelete``.
+
+Example::
+
+    plan = run_program(Path("."), "prod")
+    table = plan.one("aws:dynamodb/table:Table")
+    assert table.protect and table.retain_on_delete
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gc
+import json
+import os
+import runpy
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import yaml
+from pulumi.runtime import mocks as pulumi_mocks
+from pulumi.runtime import rpc
+
+from infra.mocks import AwsMocks, MockContext
+
+SECRET = "[secret]"
+UNKNOWN = "[unknown]"
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class PlannedResource:
+    """One resource as the program registered it."""
+
+    urn: str
+    type: str
+    name: str
+    parent: str | None
+    custom: bool
+    inputs: dict[str, Any]
+    protect: bool
+    retain_on_delete: bool
+    provider: str | None = None
+    ignore_changes: list[str] = field(default_factory=list)
+    dependencies: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        """The resource in the plan JSON contract (DESIGN.md)."""
+        return {
+            "urn": self.urn,
+            "type": self.type,
+            "name": self.name,
+            "parent": self.parent,
+            "custom": self.custom,
+            "inputs": self.inputs,
+            "protect": self.protect,
+            "retainOnDelete": self.retain_on_delete,
+        }
+
+
+@dataclass
+class Plan:
+    """Everything one run of the program registered, plus its stack outputs."""
+
+    project: str
+    stage: str
+    resources: list[PlannedResource]
+    outputs: dict[str, Any]
+
+    def of_type(self, resource_type: str) -> list[PlannedResource]:
+        """All resources of a type, in registration order."""
+        return [r for r in self.resources if r.type == resource_type]
+
+    def one(self, resource_type: str, name: str | None = None) -> PlannedResource:
+        """The single resource of a type (and name, if given); fails loudly otherwise."""
+        found = [r for r in self.of_type(resource_type) if name is None or r.name == name]
+        if len(found) != 1:
+            names = [r.name for r in self.of_type(resource_type)]
+            raise LookupError(f"expected one {resource_type} named {name!r}; found {names}")
+        return found[0]
+
+    def named(self, name: str) -> PlannedResource:
+        """The resource with this logical name."""
+        found = [r for r in self.resources if r.name == name]
+        if len(found) != 1:
+            raise LookupError(f"expected one resource named {name!r}; found {len(found)}")
+        return found[0]
+
+    def children(self, parent: PlannedResource) -> list[PlannedResource]:
+        """The direct children of a resource."""
+        return [r for r in self.resources if r.parent == parent.urn]
+
+    def descendants(self, parent: PlannedResource) -> list[PlannedResource]:
+        """Children, grandchildren and so on."""
+        found: list[PlannedResource] = []
+        for child in self.children(parent):
+            found.append(child)
+            found.extend(self.descendants(child))
+        return found
+
+    def to_json(self) -> dict[str, Any]:
+        """The plan JSON contract (DESIGN.md)."""
+        return {
+            "project": self.project,
+            "stage": self.stage,
+            "resources": [r.to_json() for r in self.resources],
+            "outputs": self.outputs,
+        }
+
+
+def _plain(value: Any) -> Any:
+    """Deserialized RPC values as JSON: secrets masked, unknowns marked, assets described."""
+    if rpc.is_rpc_secret(value):
+        return SECRET
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, str | int | float | bool) or value is None:
+        return value
+    if isinstance(value, pulumi.Output):
+        return UNKNOWN
+    if isinstance(value, pulumi.Archive | pulumi.Asset):
+        path = getattr(value, "path", None)
+        return {"archive" if isinstance(value, pulumi.Archive) else "asset": path or type(value).__name__}
+    if isinstance(value, pulumi.Resource):
+        return f"[resource {type(value).__name__}]"
+    return str(value)
+
+
+class RecordingMonitor(pulumi_mocks.MockMonitor):
+    """A mock monitor that also keeps every registration request, in order."""
+
+    def __init__(self, mocks: pulumi.runtime.Mocks) -> None:
+        super().__init__(mocks)
+        self.records: list[PlannedResource] = []
+        self._protected: dict[str, bool] = {}
+        self.stack_urn: str | None = None
+
+    def RegisterResource(self, request: Any) -> Any:  # noqa: N802 (gRPC method name)
+        response = super().RegisterResource(request)
+        inputs = {
+            key: _plain(rpc.deserialize_property(value))
+            for key, value in request.object.items()
+        }
+        parent = request.parent or None
+        protect = request.protect if request.HasField("protect") else self._protected.get(parent or "", False)
+        self._protected[response.urn] = protect
+        if request.type == "pulumi:pulumi:Stack":
+            self.stack_urn = response.urn
+        self.records.append(
+            PlannedResource(
+                urn=response.urn,
+                type=request.type,
+                name=request.name,
+                parent=parent,
+                custom=bool(request.custom),
+                inputs=inputs,
+                protect=protect,
+                retain_on_delete=request.retainOnDelete if request.HasField("retainOnDelete") else False,
+                provider=request.provider or None,
+                ignore_changes=list(request.ignoreChanges),
+                dependencies=list(request.dependencies),
+            )
+        )
+        return response
+
+
+def read_stage_file(program_dir: Path, stage: str) -> dict[str, Any]:
+    """The ``config:`` block of ``Pulumi.<stage>.yaml`` as the Pulumi CLI hands it to a program.
+
+    Objects and lists are JSON encoded, scalars become strings, and ``secure:`` values
+    (which only the Pulumi CLI can decrypt) are left out. A missing file is an empty config.
+    """
+    path = program_dir / f"Pulumi.{stage}.yaml"
+    if not path.exists():
+        return {}
+    document = yaml.safe_load(path.read_text()) or {}
+    config = document.get("config") or {}
+    flat: dict[str, Any] = {}
+    for key, value in config.items():
+        if isinstance(value, dict) and set(value) == {"secure"}:
+            continue
+        if isinstance(value, dict | list):
+            flat[key] = json.dumps(value)
+        elif isinstance(value, bool):
+            flat[key] = "true" if value else "false"
+        else:
+            flat[key] = str(value)
+    return flat
+
+
+def project_name(program_dir: Path) -> str:
+    """The ``name:`` in the program's Pulumi.yaml."""
+    document = yaml.safe_load((program_dir / "Pulumi.yaml").read_text())
+    return str(document["name"])
+
+
+@contextlib.contextmanager
+def _program_environment(program_dir: Path) -> Iterator[None]:
+    """Run as the Pulumi CLI runs a program: from its folder, importable from there."""
+    previous_dir = Path.cwd()
+    previous_path = list(sys.path)
+    os.chdir(program_dir)
+    sys.path.insert(0, str(program_dir))
+    try:
+        yield
+    finally:
+        os.chdir(previous_dir)
+        sys.path[:] = previous_path
+
+
+def run_program(
+    program_dir: Path | str = ROOT,
+    stage: str = "dev",
+    *,
+    config: dict[str, Any] | None = None,
+    context: MockContext | None = None,
+    mocks: AwsMocks | None = None,
+) -> Plan:
+    """Run ``__main__.py`` of ``program_dir`` for ``stage`` under the mocks and return its plan.
+
+    ``config`` replaces the stage file's settings (keys like ``harbor:nat``) when given;
+    ``context`` sets the mocked account and region (default: the stage's region).
+    """
+    program_dir = Path(program_dir).resolve()
+    settings = read_stage_file(program_dir, stage) if config is None else dict(config)
+
+    def body() -> None:
+        with _program_environment(program_dir):
+            runpy.run_path(str(program_dir / "__main__.py"), run_name="__main__")
+
+    return run_mocked(body, project_name(program_dir), stage, settings, context=context, mocks=mocks)
+
+
+def run_mocked(
+    body: Callable[[], Any],
+    project: str,
+    stage: str,
+    config: dict[str, Any],
+    *,
+    context: MockContext | None = None,
+    mocks: AwsMocks | None = None,
+) -> Plan:
+    """Run ``body`` as a Pulumi program of ``project`` for ``stage``, under the AWS mocks.
+
+    Tests use this to build a few components without the whole application::
+
+        def body():
+            start_app()
+            Dynamo("Table", fields={"pk": "string"}, primary_index={"hash_key": "pk"})
+        plan = run_mocked(body, "harbor", "prod", {"harbor:protect": "true"})
+    """
+    from components.context import reset_app
+
+    region = config.get(f"{project}:region") or config.get("aws:region") or "us-east-1"
+    mocks = mocks or AwsMocks(context or MockContext(region=region))
+    monitor = RecordingMonitor(mocks)
+
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    reset_app()
+    pulumi.runtime.settings.reset_options(project=project, stack=stage)
+    pulumi.runtime.set_all_config(dict(config), [])
+    pulumi_mocks.set_mocks(mocks, project=project, stack=stage, preview=False, monitor=monitor)
+    try:
+        body()
+        loop.run_until_complete(pulumi.runtime.stack.wait_for_rpcs())
+        outputs = loop.run_until_complete(_resolve_outputs())
+    finally:
+        reset_app()
+        # The mock monitor runs in executor threads that each open an event loop; end those
+        # threads now so their loops close while the interpreter is whole, not at exit.
+        loop.run_until_complete(loop.shutdown_default_executor())
+        gc.collect()
+        loop.close()
+        asyncio.set_event_loop(None)
+    return Plan(project=project, stage=stage, resources=monitor.records, outputs=outputs)
+
+
+async def _resolve_outputs() -> dict[str, Any]:
+    root = pulumi.runtime.settings.get_root_resource()
+    exported = getattr(root, "outputs", {}) or {}
+    resolved: dict[str, Any] = {}
+    for key, value in exported.items():
+        output = pulumi.Output.from_input(value)
+        if await output.is_secret():
+            resolved[key] = SECRET
+        elif not await output.is_known():
+            resolved[key] = UNKNOWN
+        else:
+            resolved[key] = _plain(await output.future())
+    return resolved

@@ -1,0 +1,415 @@
+"""Pulumi mocks that answer like AWS: ids, ARNs in each service's format, names, invokes.
+
+The mocks echo a resource's inputs back as its state and add what AWS would compute
+(``arn``, ``id``, endpoints, physical names for auto-named resources). Ids are derived
+from the resource's name, so the same program always produces the same plan.
+
+To teach the mocks a new resource type, add its ARN pattern to ``ARNS`` and, if AWS
+computes more attributes, a function to ``EXTRA_STATE``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pulumi
+
+ACCOUNT_ID = "123456789012"
+
+# Zones a new account sees per region; regions not listed get three (a, b, c).
+AVAILABILITY_ZONES: dict[str, list[str]] = {
+    "us-east-1": ["a", "b", "c", "d", "e", "f"],
+    "us-west-1": ["a", "c"],
+    "us-west-2": ["a", "b", "c", "d"],
+    "ap-northeast-2": ["a", "b", "c", "d"],
+}
+
+# Resource type -> ARN pattern. Placeholders: partition, region, account, name, id, and any
+# top-level input in camelCase.
+ARNS: dict[str, str] = {
+    "aws:dynamodb/table:Table": "arn:aws:dynamodb:{region}:{account}:table/{name}",
+    "aws:s3/bucket:Bucket": "arn:aws:s3:::{bucket}",
+    "aws:lambda/function:Function": "arn:aws:lambda:{region}:{account}:function:{name}",
+    "aws:iam/role:Role": "arn:aws:iam::{account}:role/{name}",
+    "aws:iam/policy:Policy": "arn:aws:iam::{account}:policy/{name}",
+    "aws:iam/openIdConnectProvider:OpenIdConnectProvider": (
+        "arn:aws:iam::{account}:oidc-provider/{url_host}"
+    ),
+    "aws:sqs/queue:Queue": "arn:aws:sqs:{region}:{account}:{name}",
+    "aws:sns/topic:Topic": "arn:aws:sns:{region}:{account}:{name}",
+    "aws:sns/topicSubscription:TopicSubscription": "arn:aws:sns:{region}:{account}:{name}:{id}",
+    "aws:cloudwatch/logGroup:LogGroup": "arn:aws:logs:{region}:{account}:log-group:{name}",
+    "aws:ec2/vpc:Vpc": "arn:aws:ec2:{region}:{account}:vpc/{id}",
+    "aws:ec2/subnet:Subnet": "arn:aws:ec2:{region}:{account}:subnet/{id}",
+    "aws:ec2/securityGroup:SecurityGroup": "arn:aws:ec2:{region}:{account}:security-group/{id}",
+    "aws:ec2/instance:Instance": "arn:aws:ec2:{region}:{account}:instance/{id}",
+    "aws:ec2/internetGateway:InternetGateway": "arn:aws:ec2:{region}:{account}:internet-gateway/{id}",
+    "aws:ec2/natGateway:NatGateway": "arn:aws:ec2:{region}:{account}:natgateway/{id}",
+    "aws:ec2/routeTable:RouteTable": "arn:aws:ec2:{region}:{account}:route-table/{id}",
+    "aws:ec2/vpcEndpoint:VpcEndpoint": "arn:aws:ec2:{region}:{account}:vpc-endpoint/{id}",
+    "aws:ec2/eip:Eip": "arn:aws:ec2:{region}:{account}:elastic-ip/{id}",
+    "aws:rds/cluster:Cluster": "arn:aws:rds:{region}:{account}:cluster:{clusterIdentifier}",
+    "aws:rds/clusterInstance:ClusterInstance": "arn:aws:rds:{region}:{account}:db:{identifier}",
+    "aws:rds/subnetGroup:SubnetGroup": "arn:aws:rds:{region}:{account}:subgrp:{name}",
+    "aws:rds/clusterParameterGroup:ClusterParameterGroup": (
+        "arn:aws:rds:{region}:{account}:cluster-pg:{name}"
+    ),
+    "aws:rds/proxy:Proxy": "arn:aws:rds:{region}:{account}:db-proxy:prx-{id}",
+    "aws:secretsmanager/secret:Secret": "arn:aws:secretsmanager:{region}:{account}:secret:{name}-AbCdEf",
+    "aws:ssm/parameter:Parameter": "arn:aws:ssm:{region}:{account}:parameter/{name_no_slash}",
+    "aws:kms/key:Key": "arn:aws:kms:{region}:{account}:key/{id}",
+    "aws:kms/alias:Alias": "arn:aws:kms:{region}:{account}:{name}",
+    "aws:acm/certificate:Certificate": "arn:aws:acm:{region}:{account}:certificate/{id}",
+    "aws:apigatewayv2/api:Api": "arn:aws:apigateway:{region}::/apis/{id}",
+    "aws:apigatewayv2/stage:Stage": "arn:aws:apigateway:{region}::/apis/{apiId}/stages/{name}",
+    "aws:apigatewayv2/domainName:DomainName": "arn:aws:apigateway:{region}::/domainnames/{domainName}",
+    "aws:cloudfront/distribution:Distribution": "arn:aws:cloudfront::{account}:distribution/{id}",
+    "aws:cloudfront/function:Function": "arn:aws:cloudfront::{account}:function/{name}",
+    "aws:cloudwatch/eventRule:EventRule": "arn:aws:events:{region}:{account}:rule/{name}",
+    "aws:scheduler/schedule:Schedule": "arn:aws:scheduler:{region}:{account}:schedule/default/{name}",
+    "aws:lambda/eventSourceMapping:EventSourceMapping": (
+        "arn:aws:lambda:{region}:{account}:event-source-mapping:{id}"
+    ),
+    "aws:route53/zone:Zone": "arn:aws:route53:::hostedzone/{id}",
+}
+
+# Inputs that hold a resource's physical name; auto-named when the program leaves them out.
+NAME_INPUTS: dict[str, str] = {
+    "aws:s3/bucket:Bucket": "bucket",
+    "aws:rds/cluster:Cluster": "clusterIdentifier",
+    "aws:rds/clusterInstance:ClusterInstance": "identifier",
+}
+
+
+def short_id(*parts: str, length: int = 17) -> str:
+    """A hex id derived from the parts: stable across runs, distinct across resources."""
+    return hashlib.sha256("/".join(parts).encode()).hexdigest()[:length]
+
+
+@dataclass
+class MockContext:
+    """What the mocks need to know about the account they pretend to be."""
+
+    region: str = "us-east-1"
+    account: str = ACCOUNT_ID
+    provider_regions: dict[str, str] = field(default_factory=dict)
+    """Explicit provider URN -> its region, so invokes through a provider answer for it."""
+
+
+ExtraState = Callable[[dict[str, Any], str, str, MockContext], dict[str, Any]]
+
+
+def _ec2_id(prefix: str) -> ExtraState:
+    return lambda inputs, name, region, ctx: {"id": f"{prefix}-{short_id(prefix, name)}"}
+
+
+def _table(inputs: dict[str, Any], name: str, region: str, ctx: MockContext) -> dict[str, Any]:
+    arn = f"arn:aws:dynamodb:{region}:{ctx.account}:table/{inputs['name']}"
+    extra: dict[str, Any] = {"id": inputs["name"]}
+    if inputs.get("streamEnabled"):
+        extra["streamArn"] = f"{arn}/stream/2026-01-01T00:00:00.000"
+        extra["streamLabel"] = "2026-01-01T00:00:00.000"
+    return extra
+
+
+def _bucket(inputs: dict[str, Any], name: str, region: str, ctx: MockContext) -> dict[str, Any]:
+    bucket = inputs["bucket"]
+    return {
+        "id": bucket,
+        "bucketDomainName": f"{bucket}.s3.amazonaws.com",
+        "bucketRegionalDomainName": f"{bucket}.s3.{region}.amazonaws.com",
+        "region": region,
+        "hostedZoneId": "Z3AQBSTGFYJSTF",
+    }
+
+
+def _function(inputs: dict[str, Any], name: str, region: str, ctx: MockContext) -> dict[str, Any]:
+    arn = f"arn:aws:lambda:{region}:{ctx.account}:function:{inputs['name']}"
+    return {
+        "id": inputs["name"],
+        "invokeArn": f"arn:aws:apigateway:{region}:lambda:path/2015-03-31/functions/{arn}/invocations",
+        "qualifiedArn": f"{arn}:$LATEST",
+        "version": "$LATEST",
+    }
+
+
+def _queue(inputs: dict[str, Any], name: str, region: str, ctx: MockContext) -> dict[str, Any]:
+    url = f"https://sqs.{region}.amazonaws.com/{ctx.account}/{inputs['name']}"
+    return {"id": url, "url": url}
+
+
+def _topic(inputs: dict[str, Any], name: str, region: str, ctx: MockContext) -> dict[str, Any]:
+    return {"id": f"arn:aws:sns:{region}:{ctx.account}:{inputs['name']}"}
+
+
+def _rds_cluster(inputs: dict[str, Any], name: str, region: str, ctx: MockContext) -> dict[str, Any]:
+    ident = inputs["clusterIdentifier"]
+    host = f"{ident}.cluster-c0abcdefghij.{region}.rds.amazonaws.com"
+    extra: dict[str, Any] = {
+        "id": ident,
+        "endpoint": host,
+        "readerEndpoint": host.replace(".cluster-", ".cluster-ro-"),
+        "port": inputs.get("port") or 5432,
+        "clusterResourceId": f"cluster-{short_id(ident, length=26).upper()}",
+    }
+    if inputs.get("manageMasterUserPassword"):
+        secret = f"arn:aws:secretsmanager:{region}:{ctx.account}:secret:rds!cluster-{short_id(ident, length=8)}-AbCdEf"
+        extra["masterUserSecrets"] = [
+            {"secretArn": secret, "secretStatus": "active", "kmsKeyId": inputs.get("kmsKeyId", "")}
+        ]
+    return extra
+
+
+def _api(inputs: dict[str, Any], name: str, region: str, ctx: MockContext) -> dict[str, Any]:
+    api_id = short_id("api", name, length=10)
+    return {
+        "id": api_id,
+        "apiEndpoint": f"https://{api_id}.execute-api.{region}.amazonaws.com",
+        "executionArn": f"arn:aws:execute-api:{region}:{ctx.account}:{api_id}",
+    }
+
+
+def _api_domain(inputs: dict[str, Any], name: str, region: str, ctx: MockContext) -> dict[str, Any]:
+    config = dict((inputs.get("domainNameConfiguration") or {}))
+    config.setdefault("targetDomainName", f"d-{short_id(name, length=10)}.execute-api.{region}.amazonaws.com")
+    config.setdefault("hostedZoneId", "Z1UJRXOUMOOFQ8")
+    return {"id": inputs["domainName"], "domainNameConfiguration": config}
+
+
+def _certificate(inputs: dict[str, Any], name: str, region: str, ctx: MockContext) -> dict[str, Any]:
+    domains = [inputs["domainName"], *(inputs.get("subjectAlternativeNames") or [])]
+    options = [
+        {
+            "domainName": domain,
+            "resourceRecordName": f"_{short_id(domain, length=32)}.{domain.lstrip('*.')}.",
+            "resourceRecordType": "CNAME",
+            "resourceRecordValue": f"_{short_id('v', domain, length=32)}.acm-validations.aws.",
+        }
+        for domain in dict.fromkeys(domains)
+    ]
+    return {"domainValidationOptions": options, "status": "ISSUED"}
+
+
+def _distribution(inputs: dict[str, Any], name: str, region: str, ctx: MockContext) -> dict[str, Any]:
+    dist_id = "E" + short_id("cf", name, length=13).upper()
+    return {
+        "id": dist_id,
+        "domainName": f"d{short_id('cfd', name, length=13)}.cloudfront.net",
+        "hostedZoneId": "Z2FDTNDATAQYW2",
+        "status": "Deployed",
+        "etag": "E" + short_id("etag", name, length=12).upper(),
+    }
+
+
+def _kms_key(inputs: dict[str, Any], name: str, region: str, ctx: MockContext) -> dict[str, Any]:
+    key_id = "-".join(short_id("kms", name, length=32)[i : i + n] for i, n in ((0, 8), (8, 4), (12, 4), (16, 4), (20, 12)))
+    return {"id": key_id, "keyId": key_id}
+
+
+def _function_url(inputs: dict[str, Any], name: str, region: str, ctx: MockContext) -> dict[str, Any]:
+    url_id = short_id("url", name, length=32)
+    return {"functionUrl": f"https://{url_id}.lambda-url.{region}.on.aws/", "urlId": url_id}
+
+
+def _nat_gateway(inputs: dict[str, Any], name: str, region: str, ctx: MockContext) -> dict[str, Any]:
+    return {"id": f"nat-{short_id('nat', name)}", "publicIp": "203.0.113.10"}
+
+
+def _eip(inputs: dict[str, Any], name: str, region: str, ctx: MockContext) -> dict[str, Any]:
+    return {"id": f"eipalloc-{short_id('eip', name)}", "allocationId": f"eipalloc-{short_id('eip', name)}", "publicIp": "203.0.113.20"}
+
+
+def _instance(inputs: dict[str, Any], name: str, region: str, ctx: MockContext) -> dict[str, Any]:
+    return {
+        "id": f"i-{short_id('i', name)}",
+        "primaryNetworkInterfaceId": f"eni-{short_id('eni', name)}",
+        "privateIp": "10.0.0.10",
+    }
+
+
+def _hosted_zone(inputs: dict[str, Any], name: str, region: str, ctx: MockContext) -> dict[str, Any]:
+    zone_id = "Z" + short_id("zone", name, length=20).upper()
+    return {"id": zone_id, "zoneId": zone_id, "nameServers": ["ns-1.awsdns-01.org"]}
+
+
+EXTRA_STATE: dict[str, ExtraState] = {
+    "aws:dynamodb/table:Table": _table,
+    "aws:s3/bucket:Bucket": _bucket,
+    "aws:lambda/function:Function": _function,
+    "aws:lambda/functionUrl:FunctionUrl": _function_url,
+    "aws:sqs/queue:Queue": _queue,
+    "aws:sns/topic:Topic": _topic,
+    "aws:rds/cluster:Cluster": _rds_cluster,
+    "aws:apigatewayv2/api:Api": _api,
+    "aws:apigatewayv2/domainName:DomainName": _api_domain,
+    "aws:acm/certificate:Certificate": _certificate,
+    "aws:cloudfront/distribution:Distribution": _distribution,
+    "aws:kms/key:Key": _kms_key,
+    "aws:ec2/vpc:Vpc": _ec2_id("vpc"),
+    "aws:ec2/subnet:Subnet": _ec2_id("subnet"),
+    "aws:ec2/securityGroup:SecurityGroup": _ec2_id("sg"),
+    "aws:ec2/internetGateway:InternetGateway": _ec2_id("igw"),
+    "aws:ec2/routeTable:RouteTable": _ec2_id("rtb"),
+    "aws:ec2/vpcEndpoint:VpcEndpoint": _ec2_id("vpce"),
+    "aws:ec2/natGateway:NatGateway": _nat_gateway,
+    "aws:ec2/eip:Eip": _eip,
+    "aws:ec2/instance:Instance": _instance,
+    "aws:route53/zone:Zone": _hosted_zone,
+}
+
+# Types whose ``name`` input AWS fills in when left out (Pulumi auto-naming).
+AUTO_NAMED = {
+    "aws:dynamodb/table:Table",
+    "aws:lambda/function:Function",
+    "aws:iam/role:Role",
+    "aws:iam/policy:Policy",
+    "aws:sqs/queue:Queue",
+    "aws:sns/topic:Topic",
+    "aws:cloudwatch/logGroup:LogGroup",
+    "aws:ec2/securityGroup:SecurityGroup",
+    "aws:rds/subnetGroup:SubnetGroup",
+    "aws:rds/clusterParameterGroup:ClusterParameterGroup",
+    "aws:secretsmanager/secret:Secret",
+    "aws:ssm/parameter:Parameter",
+    "aws:apigatewayv2/api:Api",
+    "aws:cloudwatch/eventRule:EventRule",
+}
+
+
+class UnknownInvokeError(NotImplementedError):
+    """The program called a data source the mocks cannot answer."""
+
+
+class AwsMocks(pulumi.runtime.Mocks):
+    """Mocks with AWS's shapes. ``context`` sets the account and default region."""
+
+    def __init__(self, context: MockContext | None = None) -> None:
+        self.context = context or MockContext()
+
+    # -- resources -----------------------------------------------------------------------
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, dict]:
+        inputs = dict(args.inputs)
+        if args.typ.startswith("pulumi:providers:"):
+            region = inputs.get("region") or self.context.region
+            self.context.provider_regions[args.name] = region
+            return f"{args.name}-provider-id", inputs
+        region = self._region_for(args.provider)
+        state = self._named(args.typ, args.name, inputs)
+        if args.typ in EXTRA_STATE:
+            state.update(EXTRA_STATE[args.typ](state, args.name, region, self.context))
+        resource_id = state.pop("id", None) or f"{args.name}-{short_id(args.typ, args.name, length=8)}"
+        if args.typ in ARNS and "arn" not in state:
+            state["arn"] = self._format_arn(args.typ, state, resource_id, region)
+        state.setdefault("tagsAll", state.get("tags") or {})
+        return resource_id, state
+
+    def _named(self, typ: str, name: str, inputs: dict[str, Any]) -> dict[str, Any]:
+        key = NAME_INPUTS.get(typ, "name")
+        if (typ in AUTO_NAMED or typ in NAME_INPUTS) and not inputs.get(key):
+            prefix = inputs.get(f"{key}Prefix")
+            inputs[key] = f"{prefix}{short_id(name, length=8)}" if prefix else f"{name}-{short_id(name, length=7)}"
+        return inputs
+
+    def _format_arn(self, typ: str, state: dict[str, Any], resource_id: str, region: str) -> str:
+        values = {k: v for k, v in state.items() if isinstance(v, str | int | float)}
+        name = str(state.get("name") or resource_id)
+        url = str(state.get("url", ""))
+        values.update(
+            partition="aws",
+            region=region,
+            account=self.context.account,
+            id=resource_id,
+            name=name,
+            name_no_slash=name.lstrip("/"),
+            url_host=url.removeprefix("https://"),
+        )
+        try:
+            return ARNS[typ].format(**values)
+        except KeyError as missing:
+            raise KeyError(f"mock ARN for {typ} needs input {missing}") from None
+
+    def _region_for(self, provider_ref: str | None) -> str:
+        """The region of the explicit provider a resource or invoke goes through."""
+        if provider_ref:
+            urn = provider_ref.split("::")
+            name = urn[-2] if len(urn) >= 2 else ""
+            return self.context.provider_regions.get(name.split("::")[0], self.context.region)
+        return self.context.region
+
+    # -- invokes -------------------------------------------------------------------------
+    def call(self, args: pulumi.runtime.MockCallArgs) -> dict[str, Any]:
+        region = self._region_for(args.provider)
+        inputs = dict(args.args)
+        token = args.token
+        if token == "aws:index/getCallerIdentity:getCallerIdentity":
+            return {
+                "accountId": self.context.account,
+                "arn": f"arn:aws:sts::{self.context.account}:assumed-role/deployer/session",
+                "userId": "AROAEXAMPLE:session",
+                "id": self.context.account,
+            }
+        if token == "aws:index/getRegion:getRegion":
+            return {
+                "region": region,
+                "name": region,
+                "id": region,
+                "endpoint": f"ec2.{region}.amazonaws.com",
+                "description": region,
+            }
+        if token == "aws:index/getPartition:getPartition":
+            return {"partition": "aws", "dnsSuffix": "amazonaws.com", "id": "aws",
+                    "reverseDnsPrefix": "com.amazonaws"}
+        if token == "aws:index/getAvailabilityZones:getAvailabilityZones":
+            letters = AVAILABILITY_ZONES.get(region, ["a", "b", "c"])
+            return {
+                "names": [f"{region}{letter}" for letter in letters],
+                "zoneIds": [f"use1-az{i + 1}" for i in range(len(letters))],
+                "id": region,
+                "state": "available",
+            }
+        if token == "aws:ec2/getAmi:getAmi":
+            return self._ami(inputs, region)
+        if token == "aws:route53/getZone:getZone":
+            zone = str(inputs.get("name", "")).rstrip(".")
+            zone_id = "Z" + short_id("zone", zone, length=20).upper()
+            return {"zoneId": zone_id, "id": zone_id, "name": zone, "arn": f"arn:aws:route53:::hostedzone/{zone_id}"}
+        if token == "cloudflare:index/getZone:getZone":
+            zone = str((inputs.get("filter") or {}).get("name", ""))
+            zone_id = short_id("cf-zone", zone, length=32)
+            return {"zoneId": zone_id, "id": zone_id, "name": zone, "status": "active"}
+        if token == "aws:iam/getPolicyDocument:getPolicyDocument":
+            return {"json": json.dumps(_policy_document(inputs), sort_keys=True), "id": "policy"}
+        raise UnknownInvokeError(
+            f"the AWS mocks cannot answer invoke {token!r}; add it to infra/mocks.py AwsMocks.call"
+        )
+
+    def _ami(self, inputs: dict[str, Any], region: str) -> dict[str, Any]:
+        filters = {f["name"]: f["values"] for f in inputs.get("filters") or []}
+        pattern = (filters.get("name") or ["ami-*"])[0]
+        name = pattern.replace("*", "2026.11.01")
+        return {
+            "id": f"ami-{short_id('ami', region, name)}",
+            "imageId": f"ami-{short_id('ami', region, name)}",
+            "name": name,
+            "architecture": (filters.get("architecture") or ["arm64"])[0],
+            "ownerId": (inputs.get("owners") or ["amazon"])[0],
+            "creationDate": "2026-11-01T00:00:00.000Z",
+        }
+
+
+def _policy_document(inputs: dict[str, Any]) -> dict[str, Any]:
+    statements = []
+    for statement in inputs.get("statements") or []:
+        entry: dict[str, Any] = {"Effect": statement.get("effect", "Allow")}
+        if statement.get("actions"):
+            entry["Action"] = statement["actions"]
+        if statement.get("resources"):
+            entry["Resource"] = statement["resources"]
+        if statement.get("principals"):
+            entry["Principal"] = {p["type"]: p["identifiers"] for p in statement["principals"]}
+        statements.append(entry)
+    return {"Version": "2012-10-17", "Statement": statements}

@@ -1,0 +1,219 @@
+"""The stage model: everything that differs between dev, staging, prod and personal stages.
+
+A stage is a Pulumi stack. Its settings live in ``Pulumi.<stage>.yaml`` under the
+project's namespace (``harbor:nat: ec2``) and are validated here, by one pydantic
+model, before the program registers a single resource.
+
+Example ``Pulumi.prod.yaml``::
+
+    config:
+      harbor:removal: retain
+      harbor:protect: true
+      harbor:nat: ec2
+      harbor:natCount: 2
+      harbor:domain: getreggie.io
+      harbor:dns: cloudflare
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic.alias_generators import to_camel
+
+Removal = Literal["remove", "retain", "retain-all"]
+NatType = Literal["none", "ec2", "managed"]
+DnsProvider = Literal["route53", "cloudflare"]
+
+# CloudWatch Logs accepts only these retention periods (days).
+LOG_RETENTION_DAYS = (
+    1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731,
+    1096, 1827, 2192, 2557, 2922, 3288, 3653,
+)
+
+STAGE_NAME = re.compile(r"^[a-z][a-z0-9-]{0,23}$")
+DOMAIN_NAME = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
+
+
+class _Settings(BaseModel):
+    """Shared pydantic settings: camelCase keys as Pulumi config uses them, no unknown keys."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True
+    )
+
+
+class DatabaseSizing(_Settings):
+    """Aurora Serverless v2 capacity for the stage, in ACUs.
+
+    ``minCapacity: 0`` with ``autoPauseSeconds`` lets the cluster pause when idle,
+    which is where most of a small stage's cost goes.
+    """
+
+    min_capacity: float = Field(0.5, ge=0, le=256, description="lowest ACU (0 allows auto-pause)")
+    max_capacity: float = Field(4, ge=1, le=256, description="highest ACU")
+    auto_pause_seconds: int | None = Field(
+        None, ge=300, le=86400, description="idle seconds before pausing; needs minCapacity 0"
+    )
+
+    @model_validator(mode="after")
+    def _capacity_range(self) -> DatabaseSizing:
+        if self.min_capacity > self.max_capacity:
+            raise ValueError(
+                f"minCapacity {self.min_capacity:g} is above maxCapacity {self.max_capacity:g}; "
+                "lower minCapacity or raise maxCapacity"
+            )
+        if self.min_capacity * 2 != int(self.min_capacity * 2) or (
+            self.max_capacity * 2 != int(self.max_capacity * 2)
+        ):
+            raise ValueError("capacities move in steps of 0.5 ACU (for example 0.5, 1, 1.5)")
+        if self.auto_pause_seconds is not None and self.min_capacity != 0:
+            raise ValueError("autoPauseSeconds needs minCapacity 0; set minCapacity to 0 or drop it")
+        return self
+
+
+class ApiThrottle(_Settings):
+    """Default throttling for HTTP APIs: steady requests per second and burst size."""
+
+    rate_limit: float = Field(1000, gt=0)
+    burst_limit: int = Field(2000, gt=0)
+
+
+class StageConfig(_Settings):
+    """The validated settings of one stage.
+
+    Example::
+
+        stage = StageConfig(name="prod", app="harbor", removal="retain", protect=True)
+        stage.domain_for("api")  # "api.getreggie.io" once ``domain`` is set
+    """
+
+    name: str = Field(description="the stage (stack) name, e.g. dev, prod or alice")
+    app: str = Field(description="the application (Pulumi project) name")
+    region: str = Field("us-east-1", pattern=r"^[a-z]{2}(-gov)?-[a-z]+-\d$")
+    removal: Removal = Field(
+        "remove",
+        description="remove: delete everything on destroy; retain: keep data stores; "
+        "retain-all: keep every resource",
+    )
+    protect: bool = Field(False, description="refuse to delete stateful resources")
+    nat: NatType = Field("ec2", description="how private subnets reach the internet")
+    nat_count: int = Field(1, ge=0, le=6, description="NAT instances/gateways (<= azCount)")
+    nat_instance_type: str = Field("t4g.nano", pattern=r"^[a-z][a-z0-9-]*\.[a-z0-9]+$")
+    az_count: int = Field(2, ge=1, le=6, description="availability zones to spread across")
+    availability_zones: tuple[str, ...] | None = Field(
+        None, description="explicit zone names instead of the first azCount of the region"
+    )
+    domain: str | None = Field(None, description="apex domain; prod serves at the apex")
+    dns: DnsProvider = Field("route53", description="who hosts the zone")
+    zone: str | None = Field(None, description="DNS zone name; defaults to the apex domain")
+    dns_proxied: bool = Field(False, description="Cloudflare only: proxy records through Cloudflare")
+    log_retention_days: int = Field(14, description="CloudWatch log retention for functions/APIs")
+    backup_days: int = Field(1, ge=1, le=35, description="database backup retention")
+    database: DatabaseSizing = Field(default_factory=DatabaseSizing)
+    api_throttle: ApiThrottle = Field(default_factory=ApiThrottle)
+    cors_origins: tuple[str, ...] | None = Field(
+        None, description="allowed browser origins; default: any outside prod, stage domains in prod"
+    )
+
+    @field_validator("log_retention_days")
+    @classmethod
+    def _known_retention(cls, days: int) -> int:
+        if days not in LOG_RETENTION_DAYS:
+            allowed = ", ".join(str(d) for d in LOG_RETENTION_DAYS)
+            raise ValueError(f"{days} is not a CloudWatch retention period; use one of {allowed}")
+        return days
+
+    @model_validator(mode="after")
+    def _consistent(self) -> StageConfig:
+        if not STAGE_NAME.match(self.name):
+            raise ValueError(
+                f"stage name {self.name!r} must be 1-24 lowercase letters, digits or hyphens, "
+                "starting with a letter (it becomes part of every resource name)"
+            )
+        if self.availability_zones is not None and len(self.availability_zones) != self.az_count:
+            raise ValueError(
+                f"availabilityZones names {len(self.availability_zones)} zones but azCount is "
+                f"{self.az_count}; make them agree"
+            )
+        if self.nat != "none" and not 1 <= self.nat_count <= self.az_count:
+            raise ValueError(
+                f"natCount {self.nat_count} must be between 1 and azCount ({self.az_count}) "
+                f"when nat is {self.nat!r}"
+            )
+        if self.domain is not None and not DOMAIN_NAME.match(self.domain):
+            raise ValueError(f"domain {self.domain!r} is not a lowercase DNS name like example.com")
+        if self.dns_proxied and self.dns != "cloudflare":
+            raise ValueError("dnsProxied only applies with dns: cloudflare")
+        return self
+
+    @property
+    def is_production(self) -> bool:
+        """True for the stage that serves at the apex domain."""
+        return self.name == "prod"
+
+    @property
+    def dns_zone(self) -> str | None:
+        """The zone that holds this stage's records (the apex unless set)."""
+        return self.zone or self.domain
+
+    def domain_for(self, service: str | None = None) -> str | None:
+        """The host name a service gets on this stage, or None without a domain.
+
+        prod uses the apex (``getreggie.io``, ``api.getreggie.io``); every other stage
+        stays one level below the apex (``staging.getreggie.io``,
+        ``staging-api.getreggie.io``), so one wildcard certificate and Cloudflare's
+        universal certificate cover every stage.
+        """
+        if self.domain is None:
+            return None
+        if self.is_production:
+            return f"{service}.{self.domain}" if service else self.domain
+        return f"{self.name}-{service}.{self.domain}" if service else f"{self.name}.{self.domain}"
+
+    def allowed_origins(self) -> tuple[str, ...]:
+        """Browser origins APIs accept: explicit, else the stage's sites in prod, else any."""
+        if self.cors_origins is not None:
+            return self.cors_origins
+        if self.is_production and self.domain:
+            return (f"https://{self.domain_for()}", f"https://{self.domain_for('admin')}")
+        return ("*",)
+
+
+# Defaults per stage, keyed as in the stage files. Any stage not listed (a personal stage such as "alice") gets dev's.
+STAGE_DEFAULTS: dict[str, dict[str, object]] = {
+    "dev": {
+        "removal": "remove",
+        "protect": False,
+        "nat": "ec2",
+        "natCount": 1,
+        "logRetentionDays": 7,
+        "backupDays": 1,
+        "database": {"minCapacity": 0, "maxCapacity": 2, "autoPauseSeconds": 300},
+    },
+    "staging": {
+        "removal": "remove",
+        "protect": False,
+        "nat": "ec2",
+        "natCount": 1,
+        "logRetentionDays": 14,
+        "backupDays": 7,
+        "database": {"minCapacity": 0, "maxCapacity": 2, "autoPauseSeconds": 900},
+    },
+    "prod": {
+        "removal": "retain",
+        "protect": True,
+        "nat": "ec2",
+        "natCount": 2,
+        "logRetentionDays": 30,
+        "backupDays": 14,
+        "database": {"minCapacity": 0.5, "maxCapacity": 4},
+    },
+}
+
+
+def defaults_for(stage: str) -> dict[str, object]:
+    """The default settings of a stage; unknown stages are personal and get dev's."""
+    return dict(STAGE_DEFAULTS.get(stage, STAGE_DEFAULTS["dev"]))
