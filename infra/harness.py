@@ -147,7 +147,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         self._protected: dict[str, bool] = {}
         self.stack_urn: str | None = None
 
-    def RegisterResource(self, request: Any) -> Any:  # noqa: N802 (gRPC method name)
+    def RegisterResource(self, request: Any) -> Any:
         response = super().RegisterResource(request)
         inputs = {
             key: _plain(rpc.deserialize_property(value))

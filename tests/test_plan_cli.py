@@ -1,0 +1,72 @@
+"""`infra plan`: the real program, offline, for every stage, as a tree and as contract JSON."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from components.removal import STATEFUL_TYPES
+from infra.cli import main
+from infra.harness import SECRET
+
+CONTRACT_KEYS = {"urn", "type", "name", "parent", "custom", "inputs", "protect", "retainOnDelete"}
+
+
+def plan_json(capsys, stage: str) -> dict:
+    assert main(["plan", "--stage", stage, "--json"]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+@pytest.mark.parametrize("stage", ["dev", "staging", "prod", "alice"])
+def test_plan_json_follows_the_contract_for_every_stage(capsys, stage):
+    plan = plan_json(capsys, stage)
+    assert plan["project"] == "harbor" and plan["stage"] == stage
+    assert set(plan) == {"project", "stage", "resources", "outputs"}
+    urns = {r["urn"] for r in plan["resources"]}
+    for resource in plan["resources"]:
+        assert set(resource) == CONTRACT_KEYS
+        assert resource["parent"] is None or resource["parent"] in urns
+        assert isinstance(resource["inputs"], dict)
+    (stack,) = [r for r in plan["resources"] if r["parent"] is None]
+    assert stack["type"] == "pulumi:pulumi:Stack" and stack["name"] == f"harbor-{stage}"
+    assert plan["outputs"]["tableName"] == f"harbor-{stage}-Table"
+
+
+def test_prod_plan_protects_and_retains_every_stateful_resource(capsys):
+    stateful = [r for r in plan_json(capsys, "prod")["resources"] if r["type"] in STATEFUL_TYPES]
+    assert stateful and all(r["protect"] and r["retainOnDelete"] for r in stateful)
+
+
+def test_dev_plan_protects_nothing(capsys):
+    resources = plan_json(capsys, "dev")["resources"]
+    assert not any(r["protect"] or r["retainOnDelete"] for r in resources)
+
+
+def test_tree_shows_components_children_markers_and_counts(capsys):
+    assert main(["plan", "--stage", "prod"]) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[0] == "harbor · stage prod"
+    assert "├─ harbor:aws:Dynamo  Table" in out or "└─ harbor:aws:Dynamo  Table" in out
+    assert "aws:dynamodb/table:Table  Table-table  [protected, retained]" in out
+    assert " resources: " in out and "protected" in out
+    assert "tableName: harbor-prod-Table" in out
+
+
+def test_secret_inputs_are_masked_in_the_plan():
+    from pulumi.runtime import rpc
+
+    from infra.harness import _plain
+
+    masked = _plain({"password": rpc.wrap_rpc_secret("hunter2"), "plain": "x"})
+    assert masked == {"password": SECRET, "plain": "x"}
+
+
+def test_unknown_stage_is_planned_as_a_personal_stage(capsys):
+    plan = plan_json(capsys, "bob")
+    assert not any(r["protect"] for r in plan["resources"])
+
+
+def test_a_missing_program_folder_is_a_clear_error(capsys):
+    with pytest.raises(SystemExit, match=r"no Pulumi\.yaml"):
+        main(["plan", "--stage", "dev", "--program", "/nonexistent"])

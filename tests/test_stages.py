@@ -1,0 +1,136 @@
+"""The stage model: defaults per stage, domains, and one clear error per bad setting."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from infra.harness import read_stage_file
+from stages import StageConfigError, load_stage
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def load(stage: str, **config: str):
+    return load_stage(stage, "harbor", {f"harbor:{k}": v for k, v in config.items()})
+
+
+def test_dev_and_staging_remove_and_do_not_protect():
+    for stage in ("dev", "staging"):
+        config = load(stage)
+        assert (config.removal, config.protect) == ("remove", False)
+
+
+def test_prod_retains_and_protects():
+    config = load("prod")
+    assert (config.removal, config.protect) == ("retain", True)
+    assert config.backup_days == 14
+    assert (config.database.min_capacity, config.database.max_capacity) == (0.5, 4)
+
+
+def test_personal_stage_gets_dev_defaults_and_no_domain():
+    alice, dev = load("alice"), load("dev")
+    assert alice.model_dump(exclude={"name"}) == dev.model_dump(exclude={"name"})
+    assert alice.domain is None and alice.domain_for("api") is None
+
+
+def test_dev_database_can_pause_at_zero():
+    database = load("dev").database
+    assert database.min_capacity == 0 and database.auto_pause_seconds
+
+
+def test_prod_serves_at_the_apex_and_other_stages_one_level_below():
+    prod = load("prod", domain="getreggie.io")
+    staging = load("staging", domain="getreggie.io")
+    assert prod.domain_for() == "getreggie.io"
+    assert prod.domain_for("api") == "api.getreggie.io"
+    assert staging.domain_for() == "staging.getreggie.io"
+    assert staging.domain_for("admin") == "staging-admin.getreggie.io"
+
+
+def test_cors_is_open_outside_prod_and_limited_to_stage_domains_in_prod():
+    assert load("dev", domain="getreggie.io").allowed_origins() == ("*",)
+    assert load("prod", domain="getreggie.io").allowed_origins() == (
+        "https://getreggie.io",
+        "https://admin.getreggie.io",
+    )
+
+
+def test_config_values_arrive_as_strings_and_objects_as_json():
+    config = load("dev", azCount="3", natCount="2", protect="true", database='{"maxCapacity": 8}')
+    assert (config.az_count, config.nat_count, config.protect) == (3, 2, True)
+    assert config.database.max_capacity == 8
+    assert config.database.min_capacity == 0  # the rest of dev's database defaults stay
+
+
+def test_other_namespaces_are_ignored():
+    assert load_stage("dev", "harbor", {"aws:region": "eu-west-1", "other:x": "1"}).name == "dev"
+
+
+@pytest.mark.parametrize(
+    ("config", "expected"),
+    [
+        ({"natt": "ec2"}, "harbor:natt is not a stage setting; did you mean harbor:nat?"),
+        ({"nat": "nats"}, "harbor:nat must be 'none', 'ec2' or 'managed' (got 'nats')"),
+        ({"azCount": "two"}, "harbor:azCount must be a valid integer"),
+        ({"removal": "keep"}, "harbor:removal must be 'remove', 'retain' or 'retain-all'"),
+        ({"logRetentionDays": "8"}, "harbor:logRetentionDays 8 is not a CloudWatch retention period"),
+        ({"database": '{"minCapacity": 5, "maxCapacity": 2}'}, "minCapacity 5 is above maxCapacity 2"),
+        ({"natCount": "3"}, "natCount 3 must be between 1 and azCount (2)"),
+        ({"domain": "Not A Domain"}, "is not a lowercase DNS name"),
+        ({"dnsProxied": "true"}, "dnsProxied only applies with dns: cloudflare"),
+        ({"database": '{"maxCapacity": 4, "autoPauseSeconds": 600, "minCapacity": 1}'},
+         "autoPauseSeconds needs minCapacity 0"),
+    ],
+)
+def test_bad_settings_name_the_key_and_the_stage_file(config, expected):
+    with pytest.raises(StageConfigError) as error:
+        load("dev", **config)
+    message = str(error.value)
+    assert message.startswith("Pulumi.dev.yaml: ")
+    assert expected in message
+
+
+def test_a_stage_name_that_cannot_be_part_of_resource_names_is_refused():
+    with pytest.raises(StageConfigError, match="stage name 'Bad_Stage'"):
+        load("Bad_Stage")
+
+
+def test_the_committed_stage_files_are_valid():
+    for stage in ("dev", "staging", "prod"):
+        config = load_stage(stage, "harbor", read_stage_file(ROOT, stage))
+        assert config.name == stage
+    assert load_stage("prod", "harbor", read_stage_file(ROOT, "prod")).domain_for() == "getreggie.io"
+
+
+def _plan_with_stage_file(tmp_path: Path, body: str) -> subprocess.CompletedProcess[str]:
+    for name in ("Pulumi.yaml", "__main__.py"):
+        shutil.copy(ROOT / name, tmp_path / name)
+    (tmp_path / "Pulumi.broken.yaml").write_text(body)
+    infra = Path(sys.executable).parent / "infra"
+    return subprocess.run(
+        [str(infra), "plan", "--stage", "broken", "--program", str(tmp_path)],
+        capture_output=True, text=True, timeout=120, check=False,
+    )
+
+
+@pytest.mark.parametrize(
+    ("body", "key"),
+    [
+        ("config:\n  harbor:natType: ec2\n", "harbor:natType"),
+        ("config:\n  harbor:azCount: lots\n", "harbor:azCount"),
+        ("config:\n  harbor:nat: gateway\n", "harbor:nat"),
+    ],
+)
+def test_infra_plan_stops_on_a_bad_stage_file_with_one_line_and_no_traceback(tmp_path, body, key):
+    result = _plan_with_stage_file(tmp_path, body)
+    assert result.returncode != 0
+    assert result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "Pulumi.broken.yaml" in lines[0] and key in lines[0]
+    assert "Traceback" not in result.stderr
