@@ -6,9 +6,45 @@ Each section builds one part with the harbor components; the stage file
 
 import pulumi
 
-from components import Bucket, Dynamo, start_app
+from components import (
+    ApiGatewayV2,
+    Bucket,
+    Dynamo,
+    Nextjs,
+    Postgres,
+    Queue,
+    SnsTopic,
+    Vpc,
+    declare_secrets,
+    start_app,
+)
 
 app = start_app()  # validates Pulumi.<stage>.yaml before any resource exists
+
+# -- Secrets (seed 002): SSM SecureStrings at /harbor/<stage>/<Name>, fallback /harbor/.fallback/<Name>
+# Checked before any resource exists; a missing one stops the run with the `infra secret set`
+# command to fix it. Placeholders let dev and personal stages run without the third-party
+# keys; staging and prod always need real values. SecretKey signs API cursors: never a placeholder.
+secrets = declare_secrets(
+    [
+        "ClerkPublishableKey", "ClerkSecretKey", "ClerkWebhookSecret",
+        "R2Endpoint", "R2AccessKeyId", "R2SecretAccessKey",
+        "StripeSecretKey", "StripeWebhookSecret",
+        "ResendApiKey", "DvlaApiKey", "SecretKey",
+    ],
+    placeholders={
+        "ClerkPublishableKey": "pk_test_placeholder",
+        "ClerkSecretKey": "sk_test_placeholder",
+        "ClerkWebhookSecret": "whsec_placeholder",
+        "R2Endpoint": "https://placeholder.r2.cloudflarestorage.com",
+        "R2AccessKeyId": "placeholder",
+        "R2SecretAccessKey": "placeholder",
+        "StripeSecretKey": "sk_test_placeholder",
+        "StripeWebhookSecret": "whsec_placeholder",
+        "ResendApiKey": "re_placeholder",
+        "DvlaApiKey": "placeholder",
+    },
+)
 
 # -- Data: the single-table design (seed 000) -------------------------------------------
 table = Dynamo(
@@ -34,6 +70,55 @@ logs = Bucket(
     ],
 )
 
+# -- Network and database: private subnets, NAT from the stage, Aurora Serverless v2 (seed 002)
+vpc = Vpc("Vpc")
+database = Postgres("Database", vpc=vpc)
+
+# -- Messaging: tasks fan out from a FIFO topic to filtered FIFO queues (seed 001) --------
+# Publishers set the message attribute `queue`; each queue takes its own tasks, and a
+# failing task lands in the queue's dead-letter queue after 3 tries.
+tasks = SnsTopic("TaskTopic", fifo=True)
+persona = Queue("PersonaQueue", fifo=True)
+tasks.subscribe_queue("PersonaQueue", persona, filter={"queue": ["persona"]})
+persona.subscribe("app/functions/worker.handler", link=[table])
+
+# -- API: Python routes on an HTTP API at api.<domain> / <stage>-api.<domain> (seeds 001/002)
+# Callers sign in with Clerk; its JWTs carry the user id the handlers trust. A stage without
+# a domain has no Clerk instance, so its routes demand SigV4-signed (IAM) requests instead.
+api = ApiGatewayV2("Api", domain=app.stage.domain_for("api"))
+api_auth = (
+    {"jwt": {"issuer": f"https://clerk.{app.stage.domain}", "audiences": [f"https://{app.stage.domain_for()}"]}}
+    if app.stage.domain
+    else "iam"
+)
+api_function = {"link": [table, artifacts, database, secrets.SecretKey, tasks], "vpc": vpc}
+api.route("GET /items", {"handler": "app/functions/items.list_items", **api_function}, auth=api_auth)
+api.route("POST /items", {"handler": "app/functions/items.create", **api_function}, auth=api_auth)
+api.route("GET /items/{id}", {"handler": "app/functions/items.get", **api_function}, auth=api_auth)
+api.route("DELETE /items/{id}", {"handler": "app/functions/items.delete", **api_function}, auth=api_auth)
+
+# -- Web: the Next.js sites through OpenNext, at <domain> / <stage>.<domain> (seeds 000/002)
+# Built from app/web when its sources or lockfile change, reused otherwise. A clone without
+# app/web/node_modules plans the sites as skipped, with a warning (`npm ci` there to plan them).
+web = Nextjs(
+    "Web",
+    path="app/web",
+    link=[table],
+    environment={"API_URL": api.url},
+    domain=app.stage.domain_for(),
+)
+# Seed 002's admin site at admin.<domain> / <stage>-admin.<domain>; it shares the sample app.
+admin = Nextjs("Admin", path="app/web", domain=app.stage.domain_for("admin"))
+
 pulumi.export("tableName", table.name)
 pulumi.export("artifactsBucket", artifacts.name)
 pulumi.export("logsBucket", logs.name)
+pulumi.export("vpcId", vpc.id)
+pulumi.export("privateSubnetIds", vpc.private_subnet_ids)
+pulumi.export("databaseHost", database.host)
+pulumi.export("databaseSecretArn", database.secret_arn)
+pulumi.export("taskTopicArn", tasks.arn)
+pulumi.export("personaQueueUrl", persona.url)
+pulumi.export("apiUrl", api.url)
+pulumi.export("webUrl", web.url)
+pulumi.export("adminUrl", admin.url)

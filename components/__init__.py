@@ -9,21 +9,49 @@ removal policy and protection::
     table = Dynamo("Table", fields={"pk": "string"}, primary_index={"hash_key": "pk"})
 """
 
+from components.api import ApiGatewayV2
 from components.base import Component, ComponentArgs, ComponentError
 from components.bucket import Bucket
 from components.context import App, current_app, start_app
+from components.dns import CloudflareDns, DnsAdapter, Route53Dns, dns_for_stage, validated_certificate
 from components.dynamo import Dynamo
+from components.function import Function, resolve_function
+from components.github_oidc import GithubOidc
 from components.linking import Linkable, Permission
+from components.nextjs import Nextjs
+from components.postgres import Postgres
+from components.queue import Queue
+from components.secret import Secret, Secrets, SecretsMissingError, declare_secrets
+from components.topic import SnsTopic
+from components.vpc import Vpc
 
 __all__ = [
+    "ApiGatewayV2",
     "App",
     "Bucket",
+    "CloudflareDns",
     "Component",
     "ComponentArgs",
     "ComponentError",
+    "DnsAdapter",
     "Dynamo",
+    "Function",
+    "GithubOidc",
     "Linkable",
+    "Nextjs",
     "Permission",
+    "Postgres",
+    "Queue",
+    "Route53Dns",
+    "Secret",
+    "Secrets",
+    "SecretsMissingError",
+    "SnsTopic",
+    "Vpc",
     "current_app",
+    "declare_secrets",
+    "dns_for_stage",
+    "resolve_function",
     "start_app",
+    "validated_certificate",
 ]

@@ -2,6 +2,7 @@
 
     infra plan --stage dev            the resource tree for a stage, no cloud account needed
     infra plan --stage prod --json    the same, machine readable (DESIGN.md contract)
+    infra plan --program bootstrap --stage example --json   the bootstrap program (project harbor-bootstrap)
 """
 
 from __future__ import annotations

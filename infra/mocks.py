@@ -59,6 +59,7 @@ ARNS: dict[str, str] = {
         "arn:aws:rds:{region}:{account}:cluster-pg:{name}"
     ),
     "aws:rds/proxy:Proxy": "arn:aws:rds:{region}:{account}:db-proxy:prx-{id}",
+    "aws:iam/instanceProfile:InstanceProfile": "arn:aws:iam::{account}:instance-profile/{name}",
     "aws:secretsmanager/secret:Secret": "arn:aws:secretsmanager:{region}:{account}:secret:{name}-AbCdEf",
     "aws:ssm/parameter:Parameter": "arn:aws:ssm:{region}:{account}:parameter/{name_no_slash}",
     "aws:kms/key:Key": "arn:aws:kms:{region}:{account}:key/{id}",
@@ -98,6 +99,22 @@ class MockContext:
     account: str = ACCOUNT_ID
     provider_regions: dict[str, str] = field(default_factory=dict)
     """Explicit provider URN -> its region, so invokes through a provider answer for it."""
+    known_zones: set[str] | None = None
+    """DNS zones (Route 53 and Cloudflare) the account holds; None: the running stage's
+    ``zone`` setting, else its ``domain``. Looking up any other zone fails, as it would."""
+    parameters: dict[str, str] | None = None
+    """SSM Parameter Store: full name (``/harbor/dev/StripeSecretKey``) -> SecureString value.
+    None: an account where every secret the program declares is set, with a stand-in value
+    (offline plans). A dict is the whole store: anything else is ParameterNotFound."""
+
+    def knows_zone(self, zone: str) -> bool:
+        """Whether a zone lookup by this name finds a zone."""
+        known = self.known_zones
+        if known is None:
+            project = pulumi.get_project()
+            config = pulumi.runtime.get_config
+            known = {z for z in (config(f"{project}:zone") or config(f"{project}:domain"),) if z}
+        return zone.rstrip(".").lower() in {z.rstrip(".").lower() for z in known}
 
 
 ExtraState = Callable[[dict[str, Any], str, str, MockContext], dict[str, Any]]
@@ -174,7 +191,7 @@ def _api(inputs: dict[str, Any], name: str, region: str, ctx: MockContext) -> di
 
 
 def _api_domain(inputs: dict[str, Any], name: str, region: str, ctx: MockContext) -> dict[str, Any]:
-    config = dict((inputs.get("domainNameConfiguration") or {}))
+    config = dict(inputs.get("domainNameConfiguration") or {})
     config.setdefault("targetDomainName", f"d-{short_id(name, length=10)}.execute-api.{region}.amazonaws.com")
     config.setdefault("hostedZoneId", "Z1UJRXOUMOOFQ8")
     return {"id": inputs["domainName"], "domainNameConfiguration": config}
@@ -206,7 +223,8 @@ def _distribution(inputs: dict[str, Any], name: str, region: str, ctx: MockConte
 
 
 def _kms_key(inputs: dict[str, Any], name: str, region: str, ctx: MockContext) -> dict[str, Any]:
-    key_id = "-".join(short_id("kms", name, length=32)[i : i + n] for i, n in ((0, 8), (8, 4), (12, 4), (16, 4), (20, 12)))
+    raw = short_id("kms", name, length=32)
+    key_id = f"{raw[:8]}-{raw[8:12]}-{raw[12:16]}-{raw[16:20]}-{raw[20:]}"
     return {"id": key_id, "keyId": key_id}
 
 
@@ -220,7 +238,8 @@ def _nat_gateway(inputs: dict[str, Any], name: str, region: str, ctx: MockContex
 
 
 def _eip(inputs: dict[str, Any], name: str, region: str, ctx: MockContext) -> dict[str, Any]:
-    return {"id": f"eipalloc-{short_id('eip', name)}", "allocationId": f"eipalloc-{short_id('eip', name)}", "publicIp": "203.0.113.20"}
+    allocation = f"eipalloc-{short_id('eip', name)}"
+    return {"id": allocation, "allocationId": allocation, "publicIp": "203.0.113.20"}
 
 
 def _instance(inputs: dict[str, Any], name: str, region: str, ctx: MockContext) -> dict[str, Any]:
@@ -231,9 +250,44 @@ def _instance(inputs: dict[str, Any], name: str, region: str, ctx: MockContext) 
     }
 
 
+def _rds_proxy(inputs: dict[str, Any], name: str, region: str, ctx: MockContext) -> dict[str, Any]:
+    proxy = inputs["name"]
+    return {"id": proxy, "endpoint": f"{proxy}.proxy-c0abcdefghij.{region}.rds.amazonaws.com"}
+
+
 def _hosted_zone(inputs: dict[str, Any], name: str, region: str, ctx: MockContext) -> dict[str, Any]:
     zone_id = "Z" + short_id("zone", name, length=20).upper()
     return {"id": zone_id, "zoneId": zone_id, "nameServers": ["ns-1.awsdns-01.org"]}
+
+
+def _route53_record(inputs: dict[str, Any], name: str, region: str, ctx: MockContext) -> dict[str, Any]:
+    fqdn = str(inputs.get("name", "")).rstrip(".")
+    return {"id": f"{inputs.get('zoneId')}_{fqdn}_{inputs.get('type')}", "fqdn": fqdn}
+
+
+def _cloudfront_id(inputs: dict[str, Any], name: str, region: str, ctx: MockContext) -> dict[str, Any]:
+    """Origin access controls: ids like E2QWRUHAPOMQZL, plus the ETag CloudFront versions them by."""
+    etag = "E" + short_id("etag", name, length=12).upper()
+    return {"id": "E" + short_id("oac", name, length=13).upper(), "etag": etag}
+
+
+def _cloudfront_policy(inputs: dict[str, Any], name: str, region: str, ctx: MockContext) -> dict[str, Any]:
+    """Cache and response headers policies: UUID ids, versioned by ETag."""
+    raw = short_id("cfp", name, length=32)
+    policy_id = f"{raw[:8]}-{raw[8:12]}-{raw[12:16]}-{raw[16:20]}-{raw[20:]}"
+    return {"id": policy_id, "etag": "E" + short_id("etag", name, length=12).upper()}
+
+
+def _cloudfront_function(inputs: dict[str, Any], name: str, region: str, ctx: MockContext) -> dict[str, Any]:
+    etag = "E" + short_id("etag", name, length=12).upper()
+    published = inputs.get("publish", True)
+    return {"id": inputs["name"], "etag": etag, "liveStageEtag": etag if published else "",
+            "status": "UNASSOCIATED"}
+
+
+def _lambda_invocation(inputs: dict[str, Any], name: str, region: str, ctx: MockContext) -> dict[str, Any]:
+    """The function's answer; the mocks run nothing, so an empty JSON object."""
+    return {"result": "{}"}
 
 
 EXTRA_STATE: dict[str, ExtraState] = {
@@ -248,6 +302,11 @@ EXTRA_STATE: dict[str, ExtraState] = {
     "aws:apigatewayv2/domainName:DomainName": _api_domain,
     "aws:acm/certificate:Certificate": _certificate,
     "aws:cloudfront/distribution:Distribution": _distribution,
+    "aws:cloudfront/originAccessControl:OriginAccessControl": _cloudfront_id,
+    "aws:cloudfront/cachePolicy:CachePolicy": _cloudfront_policy,
+    "aws:cloudfront/responseHeadersPolicy:ResponseHeadersPolicy": _cloudfront_policy,
+    "aws:cloudfront/function:Function": _cloudfront_function,
+    "aws:lambda/invocation:Invocation": _lambda_invocation,
     "aws:kms/key:Key": _kms_key,
     "aws:ec2/vpc:Vpc": _ec2_id("vpc"),
     "aws:ec2/subnet:Subnet": _ec2_id("subnet"),
@@ -258,7 +317,9 @@ EXTRA_STATE: dict[str, ExtraState] = {
     "aws:ec2/natGateway:NatGateway": _nat_gateway,
     "aws:ec2/eip:Eip": _eip,
     "aws:ec2/instance:Instance": _instance,
+    "aws:rds/proxy:Proxy": _rds_proxy,
     "aws:route53/zone:Zone": _hosted_zone,
+    "aws:route53/record:Record": _route53_record,
 }
 
 # Types whose ``name`` input AWS fills in when left out (Pulumi auto-naming).
@@ -375,17 +436,86 @@ class AwsMocks(pulumi.runtime.Mocks):
             return self._ami(inputs, region)
         if token == "aws:route53/getZone:getZone":
             zone = str(inputs.get("name", "")).rstrip(".")
+            if not self.context.knows_zone(zone):
+                return ({}, [("name", "no matching Route 53 Hosted Zone found")])  # type: ignore[return-value]
             zone_id = "Z" + short_id("zone", zone, length=20).upper()
             return {"zoneId": zone_id, "id": zone_id, "name": zone, "arn": f"arn:aws:route53:::hostedzone/{zone_id}"}
         if token == "cloudflare:index/getZone:getZone":
             zone = str((inputs.get("filter") or {}).get("name", ""))
+            if not self.context.knows_zone(zone):
+                return ({}, [("filter", f"no zone named {zone!r} found")])  # type: ignore[return-value]
             zone_id = short_id("cf-zone", zone, length=32)
             return {"zoneId": zone_id, "id": zone_id, "name": zone, "status": "active"}
         if token == "aws:iam/getPolicyDocument:getPolicyDocument":
             return {"json": json.dumps(_policy_document(inputs), sort_keys=True), "id": "policy"}
+        if token == "aws:ssm/getParametersByPath:getParametersByPath":
+            return self._parameters_by_path(inputs, region)
+        if token == "aws:ssm/getParameter:getParameter":
+            return self._parameter(inputs, region)
         raise UnknownInvokeError(
             f"the AWS mocks cannot answer invoke {token!r}; add it to infra/mocks.py AwsMocks.call"
         )
+
+    # -- SSM Parameter Store (secrets) ----------------------------------------------------
+    def _parameter_store(self) -> dict[str, str]:
+        if self.context.parameters is not None:
+            return self.context.parameters
+        from components.secret import declared_secret_names, fallback_path, secret_path
+
+        app, stage = pulumi.get_project(), pulumi.get_stack()
+        return {
+            path: f"mock-value-of-{name}"
+            for name in declared_secret_names()
+            for path in (secret_path(app, stage, name), fallback_path(app, name))
+        }
+
+    def _parameter_arn(self, name: str, region: str) -> str:
+        return f"arn:aws:ssm:{region}:{self.context.account}:parameter/{name.lstrip('/')}"
+
+    @staticmethod
+    def _as_read(value: str, decrypt: bool) -> str:
+        # Without decryption AWS returns a SecureString's ciphertext, never the value.
+        return value if decrypt else f"AQICAHh{short_id('kms', value, length=40)}"
+
+    def _parameters_by_path(self, inputs: dict[str, Any], region: str) -> dict[str, Any]:
+        path = str(inputs.get("path") or "/").rstrip("/") + "/"
+        recursive = bool(inputs.get("recursive"))
+        decrypt = inputs.get("withDecryption", True) is not False
+        names = sorted(
+            name for name in self._parameter_store()
+            if name.startswith(path) and (recursive or "/" not in name[len(path):])
+        )
+        store = self._parameter_store()
+        return {
+            "id": path.rstrip("/") or "/",
+            "path": inputs.get("path"),
+            "arns": [self._parameter_arn(n, region) for n in names],
+            "names": names,
+            "types": ["SecureString"] * len(names),
+            "values": [self._as_read(store[n], decrypt) for n in names],
+            "withDecryption": decrypt,
+            "recursive": recursive,
+            "region": region,
+        }
+
+    def _parameter(self, inputs: dict[str, Any], region: str) -> Any:
+        name = str(inputs.get("name") or "")
+        store = self._parameter_store()
+        if name not in store:
+            # How the provider reports it: the invoke fails with SSM's error code.
+            return {}, [("name", f"reading SSM Parameter ({name}): ParameterNotFound: parameter not found")]
+        decrypt = inputs.get("withDecryption", True) is not False
+        return {
+            "id": name,
+            "name": name,
+            "arn": self._parameter_arn(name, region),
+            "type": "SecureString",
+            "value": self._as_read(store[name], decrypt),
+            "insecureValue": None,
+            "version": 1,
+            "withDecryption": decrypt,
+            "region": region,
+        }
 
     def _ami(self, inputs: dict[str, Any], region: str) -> dict[str, Any]:
         filters = {f["name"]: f["values"] for f in inputs.get("filters") or []}

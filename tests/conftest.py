@@ -52,11 +52,12 @@ def build() -> Callable[..., Plan]:
     """
     from components import start_app
 
-    def run(body: Callable[[], Any], stage: str = "dev", **settings: Any) -> Plan:
+    def run(body: Callable[[], Any], stage: str = "dev", context: Any = None, **settings: Any) -> Plan:
+        # context: an infra.mocks.MockContext (account, region, SSM parameters) for the mocks
         def program() -> None:
             start_app()
             body()
 
-        return run_mocked(program, APP, stage, stage_config(stage, **settings))
+        return run_mocked(program, APP, stage, stage_config(stage, **settings), context=context)
 
     return run

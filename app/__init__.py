@@ -1,0 +1,1 @@
+"""The sample application's runtime code (Lambda handlers). Never imports pulumi."""

@@ -1,0 +1,17 @@
+export const metadata = {
+  title: "harbor",
+  description: "A Next.js site deployed by harbor through OpenNext",
+};
+
+export default function RootLayout({ children }) {
+  return (
+    <html lang="en">
+      <body style={{ fontFamily: "system-ui, sans-serif", margin: "2rem auto", maxWidth: "40rem" }}>
+        <nav>
+          <a href="/">Home</a> · <a href="/status">API status</a>
+        </nav>
+        {children}
+      </body>
+    </html>
+  );
+}

@@ -1,0 +1,32 @@
+// Rendered on every request by the server function, which reads API_URL from its environment.
+export const dynamic = "force-dynamic";
+
+async function apiStatus(apiUrl) {
+  if (!apiUrl) {
+    return { ok: false, detail: "API_URL is not set for this stage" };
+  }
+  try {
+    const response = await fetch(new URL("/health", apiUrl), {
+      cache: "no-store",
+      signal: AbortSignal.timeout(3000),
+    });
+    return { ok: response.ok, detail: `${response.status} ${response.statusText}` };
+  } catch (error) {
+    return { ok: false, detail: String(error) };
+  }
+}
+
+export default async function Status() {
+  const apiUrl = process.env.API_URL;
+  const status = await apiStatus(apiUrl);
+  return (
+    <main>
+      <h1>API status</h1>
+      <p>API: {apiUrl ?? "none"}</p>
+      <p>
+        {status.ok ? "reachable" : "unreachable"}: {status.detail}
+      </p>
+      <p>Rendered at {new Date().toISOString()}</p>
+    </main>
+  );
+}

@@ -1,0 +1,349 @@
+"""OpenNext: build a Next.js app for AWS and read what the build produced.
+
+``prepare_build(app_dir, mode)`` returns a validated :class:`OpenNextBuild`, running
+``npx --yes @opennextjs/aws@<OPENNEXT_VERSION> build`` in the app folder when needed.
+
+Example::
+
+    build = prepare_build(Path("app/web"))            # mode "auto"
+    build.output.behaviors[0].pattern                 # "_next/image*"
+    build.path(build.output.origins["default"].bundle)
+
+When does it build? (``mode``)
+
+* ``"auto"`` (default): reuse ``.open-next/`` while the *source hash* (every app file
+  except ``node_modules``/``.next``/``.open-next``, the lockfile included, plus the
+  OpenNext version) equals the hash stamped in ``.open-next/.harbor-source-hash`` by the
+  last successful build; otherwise build. A changed page or lockfile rebuilds, an
+  unchanged app plans in milliseconds.
+* ``"always"``: build every time. ``"never"``: the build must already exist (CI builds
+  first, then deploys); a missing output is an error.
+
+An app whose dependencies are not installed (no ``node_modules``) cannot be built.
+A deploy stops with a message to run ``npm ci``; an offline plan (``infra plan`` on a
+fresh clone, which the README promises works without Node) gets ``None`` and the
+Nextjs component skips the site with a visible warning instead of inventing a
+build. Every failure (missing or broken app folder, failed build, missing or
+malformed output) raises :class:`OpenNextError` before any resource is registered.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from components.base import ComponentError
+
+OPENNEXT_VERSION = "4.1.12"
+OUTPUT_DIR = ".open-next"
+OUTPUT_FILE = "open-next.output.json"
+HASH_FILE = ".harbor-source-hash"
+BUILD_TIMEOUT = 900  # seconds; a cold Next.js build with sharp's install is well under this
+SKIPPED_DIRS = frozenset({"node_modules", ".next", OUTPUT_DIR, ".git", ".turbo", ".vercel", ".sst"})
+
+BuildMode = Literal["auto", "always", "never"]
+Runner = Callable[..., subprocess.CompletedProcess]
+
+
+class OpenNextError(ComponentError):
+    """The app could not be built, or its build output cannot be used."""
+
+
+class _Output(BaseModel):
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+
+class CopySpec(_Output):
+    """One folder OpenNext wants copied to the assets bucket."""
+
+    source: str = Field(alias="from")
+    to: str
+    cached: bool
+    versioned_subdir: str | None = Field(None, alias="versionedSubDir")
+
+
+class S3Origin(_Output):
+    type: Literal["s3"]
+    origin_path: str = Field(alias="originPath")
+    copy_: list[CopySpec] = Field(alias="copy", min_length=1)
+
+
+class FunctionOrigin(_Output):
+    type: Literal["function"]
+    handler: str
+    bundle: str
+    streaming: bool = False
+    wrapper: str | None = None
+    converter: str | None = None
+    queue: str | None = None
+    incremental_cache: str | None = Field(None, alias="incrementalCache")
+    tag_cache: str | None = Field(None, alias="tagCache")
+    image_loader: str | None = Field(None, alias="imageLoader")
+
+
+class Behavior(_Output):
+    pattern: str = Field(min_length=1)
+    origin: str
+    edge_function: str | None = Field(None, alias="edgeFunction")
+
+
+class BundleSpec(_Output):
+    handler: str
+    bundle: str
+
+
+class AdditionalProps(_Output):
+    warmer: BundleSpec | None = None
+    initialization_function: BundleSpec | None = Field(None, alias="initializationFunction")
+    revalidation_function: BundleSpec | None = Field(None, alias="revalidationFunction")
+
+
+class OpenNextOutput(_Output):
+    """``open-next.output.json``: origins, the behaviours routing to them, extra functions."""
+
+    edge_functions: dict[str, Any] = Field(default_factory=dict, alias="edgeFunctions")
+    origins: dict[str, S3Origin | FunctionOrigin]
+    behaviors: list[Behavior] = Field(min_length=1)
+    additional_props: AdditionalProps = Field(default_factory=AdditionalProps, alias="additionalProps")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> OpenNextOutput:
+        if not isinstance(self.origins.get("s3"), S3Origin):
+            raise ValueError("origins.s3 (the static assets) is missing")
+        if not isinstance(self.origins.get("default"), FunctionOrigin):
+            raise ValueError("origins.default (the server function) is missing")
+        for behavior in self.behaviors:
+            if behavior.origin not in self.origins:
+                raise ValueError(
+                    f"behavior {behavior.pattern!r} routes to origin {behavior.origin!r}, "
+                    f"which is not among the origins ({', '.join(self.origins)})"
+                )
+        if self.edge_functions:
+            raise ValueError(
+                "edge functions (middleware split to the edge) are not supported; keep "
+                "middleware in the server function (OpenNext's default)"
+            )
+        return self
+
+    @property
+    def s3(self) -> S3Origin:
+        origin = self.origins["s3"]
+        assert isinstance(origin, S3Origin)
+        return origin
+
+    @property
+    def server(self) -> FunctionOrigin:
+        origin = self.origins["default"]
+        assert isinstance(origin, FunctionOrigin)
+        return origin
+
+    @property
+    def function_origins(self) -> dict[str, FunctionOrigin]:
+        return {k: v for k, v in self.origins.items() if isinstance(v, FunctionOrigin)}
+
+
+@dataclass(frozen=True)
+class OpenNextBuild:
+    """A usable build: the app folder, its parsed output and the source hash it came from."""
+
+    app_dir: Path
+    output: OpenNextOutput
+    source_hash: str
+    built_now: bool
+
+    def path(self, relative: str) -> Path:
+        """A path from the output file (relative to the app folder) made absolute."""
+        return (self.app_dir / relative).resolve()
+
+
+def source_hash(app_dir: Path) -> str:
+    """Hash of the app's sources and lockfile (not its dependencies or build output)."""
+    digest = hashlib.sha256(f"opennext@{OPENNEXT_VERSION}\n".encode())
+    for root, dirs, files in os.walk(app_dir):
+        dirs[:] = sorted(d for d in dirs if d not in SKIPPED_DIRS)
+        for name in sorted(files):
+            path = Path(root) / name
+            relative = path.relative_to(app_dir).as_posix()
+            digest.update(relative.encode() + b"\0")
+            digest.update(hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()
+
+
+def check_app(app_dir: Path) -> None:
+    """Refuse a folder that is not a Next.js app, naming what is wrong."""
+    if not app_dir.is_dir():
+        raise OpenNextError(
+            f"Next.js app folder {app_dir} does not exist; pass path= the folder holding the "
+            "app's package.json (relative to the project)"
+        )
+    package = app_dir / "package.json"
+    if not package.is_file():
+        raise OpenNextError(f"{app_dir} has no package.json; it is not a Next.js app folder")
+    try:
+        manifest = json.loads(package.read_text())
+    except ValueError as error:
+        raise OpenNextError(f"{package} is not valid JSON ({error}); fix the file") from None
+    deps = {**manifest.get("dependencies", {}), **manifest.get("devDependencies", {})}
+    if "next" not in deps:
+        raise OpenNextError(f"{package} does not depend on 'next'; add it (npm install next)")
+    if not (app_dir / "package-lock.json").is_file():
+        raise OpenNextError(
+            f"{app_dir} has no package-lock.json; run `npm install` there and commit the lockfile "
+            "so builds are reproducible"
+        )
+
+
+def read_output(app_dir: Path) -> OpenNextOutput:
+    """Parse and validate ``.open-next/open-next.output.json``."""
+    path = app_dir / OUTPUT_DIR / OUTPUT_FILE
+    if not path.is_file():
+        raise OpenNextError(
+            f"{path} is missing: the OpenNext build did not produce its output file; run "
+            f"`npx --yes @opennextjs/aws@{OPENNEXT_VERSION} build` in {app_dir} and read its log"
+        )
+    try:
+        output = OpenNextOutput.model_validate_json(path.read_text())
+    except ValidationError as error:
+        problems = "; ".join(
+            f"{'.'.join(map(str, e['loc'])) or 'file'}: {e['msg'].removeprefix('Value error, ')}"
+            for e in error.errors(include_url=False)
+        )
+        raise OpenNextError(f"{path} is not a usable OpenNext output: {problems}") from None
+    for name, origin in output.function_origins.items():
+        if not (app_dir / origin.bundle).is_dir():
+            raise OpenNextError(f"{path}: origin {name!r} bundle {origin.bundle} is missing; rebuild")
+    return output
+
+
+def build_command() -> list[str]:
+    """The OpenNext build, pinned so every machine builds the same way."""
+    return ["npx", "--yes", f"@opennextjs/aws@{OPENNEXT_VERSION}", "build"]
+
+
+def run_build(app_dir: Path, runner: Runner | None = None) -> None:
+    """Run the OpenNext build in ``app_dir``; a failure raises with the log's tail."""
+    if runner is None and shutil.which("npx") is None:
+        raise OpenNextError(
+            f"building {app_dir} needs Node.js 20+ with npx on PATH; install Node.js, or build "
+            "elsewhere and deploy with build='never'"
+        )
+    stamp = app_dir / OUTPUT_DIR / HASH_FILE
+    stamp.unlink(missing_ok=True)  # a failed build must not leave the old stamp looking current
+    try:
+        result = (runner or subprocess.run)(
+            build_command(),
+            cwd=app_dir,
+            capture_output=True,
+            text=True,
+            timeout=BUILD_TIMEOUT,
+            env={**os.environ, "NEXT_TELEMETRY_DISABLED": "1"},
+        )
+    except subprocess.TimeoutExpired:
+        raise OpenNextError(f"the OpenNext build of {app_dir} ran over {BUILD_TIMEOUT} s") from None
+    if result.returncode != 0:
+        log = (result.stdout or "") + (result.stderr or "")
+        tail = "\n".join(log.strip().splitlines()[-25:])
+        raise OpenNextError(
+            f"the OpenNext build of {app_dir} failed (exit {result.returncode}); "
+            f"command: {' '.join(build_command())}\n{tail}"
+        )
+
+
+def prepare_build(
+    app_dir: Path,
+    mode: BuildMode = "auto",
+    *,
+    offline: bool = False,
+    runner: Runner | None = None,
+) -> OpenNextBuild | None:
+    """A usable build of ``app_dir``, built first if ``mode`` says so (see module docs).
+
+    Returns None only when ``offline`` (a mocked plan) and the app cannot be built here
+    because its dependencies are not installed.
+    """
+    app_dir = app_dir.resolve()
+    check_app(app_dir)
+    with _build_lock(app_dir):
+        return _prepare_locked(app_dir, mode, offline=offline, runner=runner)
+
+
+@contextlib.contextmanager
+def _build_lock(app_dir: Path) -> Iterator[None]:
+    """One build of an app folder at a time, across processes (parallel plans, test runs).
+
+    The lock lives in node_modules, which only exists where a build can run; without it
+    nothing here writes to the folder, so there is nothing to serialise.
+    """
+    modules = app_dir / "node_modules"
+    if not modules.is_dir():
+        yield
+        return
+    with (modules / ".harbor-opennext.lock").open("w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _prepare_locked(
+    app_dir: Path, mode: BuildMode, *, offline: bool, runner: Runner | None
+) -> OpenNextBuild | None:
+    current = source_hash(app_dir)
+    stamp = app_dir / OUTPUT_DIR / HASH_FILE
+    fresh = stamp.is_file() and stamp.read_text().strip() == current
+    output_file = app_dir / OUTPUT_DIR / OUTPUT_FILE
+    if mode == "never" or (mode == "auto" and fresh and output_file.is_file()):
+        return OpenNextBuild(app_dir, read_output(app_dir), current, built_now=False)
+    if not (app_dir / "node_modules").is_dir():
+        if offline:
+            return None
+        raise OpenNextError(
+            f"{app_dir} has no node_modules: run `npm ci` in {app_dir} before deploying "
+            "(the build needs the app's dependencies)"
+        )
+    run_build(app_dir, runner)
+    output = read_output(app_dir)
+    stamp.write_text(current + "\n")
+    return OpenNextBuild(app_dir, output, current, built_now=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m components.opennext app/web [auto|always|never]``: build like a deploy would.
+
+    CI runs this before the tests so the plan and the real-build test use a real build.
+    """
+    import sys
+
+    args = sys.argv[1:] if argv is None else argv
+    if not args or args[0] in {"-h", "--help"}:
+        print("usage: python -m components.opennext APP_DIR [auto|always|never]")
+        return 0 if args else 2
+    mode = args[1] if len(args) > 1 else "auto"
+    if mode not in ("auto", "always", "never"):
+        print(f"mode must be auto, always or never (got {mode!r})", file=sys.stderr)
+        return 2
+    try:
+        build = prepare_build(Path(args[0]), mode)  # type: ignore[arg-type]
+    except OpenNextError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    assert build is not None
+    state = "built" if build.built_now else "reused (sources unchanged)"
+    print(f"{build.app_dir}: {state}; source hash {build.source_hash[:12]}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,520 @@
+"""Vpc: a private network with public and private subnets per zone, NAT and free gateway endpoints.
+
+Example (seed 002: two zones, cheap EC2 NAT)::
+
+    vpc = Vpc("Vpc")                                  # zones and NAT from the stage file
+    vpc = Vpc("Vpc", cidr="10.20.0.0/16", bastion=True)
+
+What the stage decides (``Pulumi.<stage>.yaml``): ``azCount`` or ``availabilityZones``,
+``nat`` (``none``, ``ec2``, ``managed``), ``natCount`` and ``natInstanceType``.
+
+Secure defaults: nothing admits traffic from the internet; the VPC's default security
+group is emptied; NAT instances run the fck-nat AMI with IMDSv2, an encrypted root
+volume and SSM instead of SSH; private route tables send S3 and DynamoDB traffic
+through gateway endpoints (free, and it keeps that traffic off the NAT).
+
+Subnets: the CIDR is split into 16 equal blocks; zone ``i`` gets block ``i`` as its public
+subnet and block ``8 + i`` as its private one. Blocks are reserved for six zones, so adding
+a zone later never renumbers an existing subnet (a renumbered subnet is a replaced one).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar, Literal
+
+import pulumi
+import pulumi_aws as aws
+from pydantic import Field, field_validator
+
+from components.base import Component, ComponentArgs
+from components.linking import Permission
+
+NatType = Literal["none", "ec2", "managed"]
+
+# fck-nat publishes its AMIs from this account; arm64 images run on t4g.nano (seed 002).
+FCK_NAT_OWNER = "568608671756"
+FCK_NAT_NAME = "fck-nat-al2023-*"
+AMAZON_OWNER = "amazon"
+AL2023_NAME = "al2023-ami-2023.*-kernel-*-arm64"
+SSM_POLICY = "AmazonSSMManagedInstanceCore"
+
+# 16 blocks: public subnets take blocks 0-5, private ones 8-13, for up to six zones.
+SPLIT_BITS = 4
+PRIVATE_OFFSET = 8
+MAX_ZONES = 6
+SMALLEST_SUBNET = 28  # AWS refuses subnets smaller than a /28
+
+
+class VpcArgs(ComponentArgs):
+    """Arguments of :class:`Vpc`. Zones and NAT default to the stage's settings."""
+
+    cidr: str = Field("10.0.0.0/16", description="the VPC's IPv4 range (a private RFC 1918 block)")
+    nat: NatType | None = Field(None, description="override the stage's NAT type")
+    nat_count: int | None = Field(None, ge=1, le=MAX_ZONES, description="override the stage's natCount")
+    az_count: int | None = Field(None, ge=1, le=MAX_ZONES, description="override the stage's azCount")
+    bastion: bool = Field(False, description="a small instance reachable through SSM Session Manager")
+
+    @field_validator("cidr")
+    @classmethod
+    def _usable_cidr(cls, cidr: str) -> str:
+        try:
+            network = ipaddress.IPv4Network(cidr, strict=True)
+        except ValueError as error:
+            raise ValueError(f"cidr {cidr!r} is not an IPv4 network like 10.0.0.0/16 ({error})") from None
+        if not network.is_private:
+            raise ValueError(f"cidr {cidr} is public address space; use a private range such as 10.0.0.0/16")
+        if network.prefixlen < 16:
+            raise ValueError(f"cidr {cidr} is larger than AWS allows for a VPC; use a /16 to /24")
+        subnet_prefix = network.prefixlen + SPLIT_BITS
+        if subnet_prefix > SMALLEST_SUBNET:
+            raise ValueError(
+                f"cidr {cidr} is too small for the subnets: it is split into 16 blocks (a public and a "
+                f"private subnet for each of up to {MAX_ZONES} zones) and each would be a /{subnet_prefix}, "
+                f"below AWS's /{SMALLEST_SUBNET} minimum; use a /24 or larger range"
+            )
+        return cidr
+
+
+def subnet_cidrs(cidr: str, zones: int) -> tuple[list[str], list[str]]:
+    """The public and private subnet ranges for ``zones`` zones, carved from ``cidr``."""
+    blocks = list(ipaddress.IPv4Network(cidr).subnets(prefixlen_diff=SPLIT_BITS))
+    public = [str(blocks[i]) for i in range(zones)]
+    private = [str(blocks[PRIVATE_OFFSET + i]) for i in range(zones)]
+    return public, private
+
+
+class Vpc(Component):
+    """A VPC with a public and a private subnet in each zone.
+
+    Outputs: ``id``, ``cidr``, ``availability_zones`` (plain names), ``public_subnet_ids`` and
+    ``private_subnet_ids`` (one Output per zone), ``security_group_id`` (the group that
+    components inside the VPC join: functions, the database's clients), ``nat_instance_ids``.
+    Transformable children: ``vpc``, ``default_security_group``, ``internet_gateway``,
+    ``public_subnet``, ``private_subnet``, ``public_route_table``, ``public_route``,
+    ``private_route_table``, ``nat_route``, ``route_table_association``, ``security_group``,
+    ``nat_security_group``, ``instance_role``, ``instance_role_policy``, ``instance_profile``
+    (NAT instances and bastion), ``nat_instance``, ``nat_eip``, ``nat_gateway``, ``s3_endpoint``,
+    ``dynamodb_endpoint``, ``bastion_security_group``, ``bastion``.
+    """
+
+    type_token: ClassVar[str] = "harbor:aws:Vpc"
+    sst_type: ClassVar[str] = "sst.aws.Vpc"
+    Args: ClassVar[type[ComponentArgs]] = VpcArgs
+    transformable: ClassVar[tuple[str, ...]] = (
+        "vpc", "default_security_group", "internet_gateway", "public_subnet", "private_subnet",
+        "public_route_table", "public_route", "private_route_table", "nat_route",
+        "route_table_association", "security_group", "nat_security_group", "instance_role",
+        "instance_role_policy", "instance_profile", "nat_instance", "nat_eip", "nat_gateway",
+        "s3_endpoint", "dynamodb_endpoint", "bastion_security_group", "bastion",
+    )
+
+    args: VpcArgs
+
+    def __init__(
+        self,
+        name: str,
+        args: VpcArgs | Mapping[str, Any] | None = None,
+        opts: pulumi.ResourceOptions | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(name, args, opts, **kwargs)
+        a = self.args
+        stage = self.stage
+        self.nat_type: NatType = a.nat or stage.nat
+        zone_count = a.az_count or stage.az_count
+        nat_count = a.nat_count or stage.nat_count
+        if self.nat_type != "none" and nat_count > zone_count:
+            raise self.fail(
+                f"nat_count {nat_count} is more than the {zone_count} zones; one NAT per zone is the most "
+                "that helps, so lower natCount or raise azCount"
+            )
+        self.availability_zones: list[str] = self._zones(zone_count)
+        self.cidr = a.cidr
+        public_cidrs, private_cidrs = subnet_cidrs(a.cidr, zone_count)
+
+        self.vpc = self.child(
+            "vpc",
+            aws.ec2.Vpc,
+            {
+                "cidr_block": a.cidr,
+                "enable_dns_support": True,
+                "enable_dns_hostnames": True,
+                "tags": self._name_tag(),
+            },
+        )
+        vpc_id = self.vpc.id
+        # AWS's default group lets members reach each other on every port; empty it so
+        # only groups this component (or a user) creates on purpose admit anything.
+        self.child(
+            "default_security_group",
+            aws.ec2.DefaultSecurityGroup,
+            {"vpc_id": vpc_id, "ingress": [], "egress": [], "tags": self._name_tag("-default")},
+        )
+        self.internet_gateway = self.child(
+            "internet_gateway",
+            aws.ec2.InternetGateway,
+            {"vpc_id": vpc_id, "tags": self._name_tag()},
+        )
+
+        self.public_subnets: list[aws.ec2.Subnet] = []
+        self.private_subnets: list[aws.ec2.Subnet] = []
+        for zone, public_cidr, private_cidr in zip(
+            self.availability_zones, public_cidrs, private_cidrs, strict=True
+        ):
+            suffix = zone[-1:]
+            self.public_subnets.append(
+                self.child(
+                    "public_subnet",
+                    aws.ec2.Subnet,
+                    {
+                        "vpc_id": vpc_id,
+                        "cidr_block": public_cidr,
+                        "availability_zone": zone,
+                        # Only resources that ask for a public address get one (the NAT's EIP).
+                        "map_public_ip_on_launch": False,
+                        "tags": self._name_tag(f"-public-{zone}"),
+                    },
+                    key=suffix,
+                )
+            )
+            self.private_subnets.append(
+                self.child(
+                    "private_subnet",
+                    aws.ec2.Subnet,
+                    {
+                        "vpc_id": vpc_id,
+                        "cidr_block": private_cidr,
+                        "availability_zone": zone,
+                        "map_public_ip_on_launch": False,
+                        "tags": self._name_tag(f"-private-{zone}"),
+                    },
+                    key=suffix,
+                )
+            )
+
+        public_table = self.child(
+            "public_route_table",
+            aws.ec2.RouteTable,
+            {"vpc_id": vpc_id, "tags": self._name_tag("-public")},
+        )
+        self.child(
+            "public_route",
+            aws.ec2.Route,
+            {
+                "route_table_id": public_table.id,
+                "destination_cidr_block": "0.0.0.0/0",
+                "gateway_id": self.internet_gateway.id,
+            },
+            key="internet",
+        )
+        for zone, subnet in zip(self.availability_zones, self.public_subnets, strict=True):
+            self.child(
+                "route_table_association",
+                aws.ec2.RouteTableAssociation,
+                {"route_table_id": public_table.id, "subnet_id": subnet.id},
+                key=f"public-{zone[-1:]}",
+            )
+
+        self.security_group = self.child(
+            "security_group",
+            aws.ec2.SecurityGroup,
+            {
+                "vpc_id": vpc_id,
+                "name": self.physical_name("ec2.security-group"),
+                "description": "Components inside the VPC; members reach each other, nothing from outside",
+                "ingress": [
+                    {"protocol": "-1", "from_port": 0, "to_port": 0, "self": True,
+                     "description": "members of this group"}
+                ],
+                # Functions call AWS APIs and third parties through the NAT.
+                "egress": [
+                    {"protocol": "-1", "from_port": 0, "to_port": 0, "cidr_blocks": ["0.0.0.0/0"],
+                     "description": "outbound through the NAT or gateway endpoints"}
+                ],
+                "tags": self._name_tag(),
+            },
+        )
+
+        nat_targets = self._nat(nat_count)
+        self.private_route_tables: list[aws.ec2.RouteTable] = []
+        for index, (zone, subnet) in enumerate(zip(self.availability_zones, self.private_subnets, strict=True)):
+            key = zone[-1:]
+            table = self.child(
+                "private_route_table",
+                aws.ec2.RouteTable,
+                {"vpc_id": vpc_id, "tags": self._name_tag(f"-private-{zone}")},
+                key=key,
+            )
+            self.private_route_tables.append(table)
+            self.child(
+                "route_table_association",
+                aws.ec2.RouteTableAssociation,
+                {"route_table_id": table.id, "subnet_id": subnet.id},
+                key=f"private-{key}",
+            )
+            if nat_targets:
+                # Zones beyond natCount share a NAT in another zone: cheaper, one hop further.
+                target = nat_targets[index % len(nat_targets)]
+                self.child(
+                    "nat_route",
+                    aws.ec2.Route,
+                    {"route_table_id": table.id, "destination_cidr_block": "0.0.0.0/0", **target},
+                    key=key,
+                )
+
+        route_table_ids = [table.id for table in self.private_route_tables]
+        for service in ("s3", "dynamodb"):
+            self.child(
+                f"{service}_endpoint",
+                aws.ec2.VpcEndpoint,
+                {
+                    "vpc_id": vpc_id,
+                    "service_name": f"com.amazonaws.{stage.region}.{service}",
+                    "vpc_endpoint_type": "Gateway",
+                    "route_table_ids": route_table_ids,
+                    "tags": self._name_tag(f"-{service}"),
+                },
+            )
+
+        self.bastion: aws.ec2.Instance | None = self._bastion() if a.bastion else None
+
+        self.id: pulumi.Output[str] = vpc_id
+        self.public_subnet_ids: list[pulumi.Output[str]] = [s.id for s in self.public_subnets]
+        self.private_subnet_ids: list[pulumi.Output[str]] = [s.id for s in self.private_subnets]
+        self.security_group_id: pulumi.Output[str] = self.security_group.id
+        self.register_outputs(
+            {
+                "id": self.id,
+                "publicSubnetIds": self.public_subnet_ids,
+                "privateSubnetIds": self.private_subnet_ids,
+                "securityGroupId": self.security_group_id,
+            }
+        )
+
+    # -- zones ---------------------------------------------------------------------------
+    def _zones(self, count: int) -> list[str]:
+        """Zone names from the real lookup; an impossible request stops the plan here."""
+        stage = self.stage
+        found = aws.get_availability_zones(
+            state="available",
+            opts=pulumi.InvokeOptions(provider=self.app.provider),
+        ).names
+        if stage.availability_zones is not None and self.args.az_count is None:
+            unknown = [zone for zone in stage.availability_zones if zone not in found]
+            if unknown:
+                raise self.fail(
+                    f"availabilityZones {', '.join(unknown)} are not available in {stage.region} "
+                    f"(it offers {', '.join(found)}); pick zones from that list"
+                )
+            return list(stage.availability_zones)
+        if count > len(found):
+            raise self.fail(
+                f"azCount {count} asks for more zones than {stage.region} has ({len(found)}: "
+                f"{', '.join(found)}); set azCount to {len(found)} or less"
+            )
+        return list(found[:count])
+
+    # -- NAT -----------------------------------------------------------------------------
+    def _nat(self, count: int) -> list[dict[str, pulumi.Input[str]]]:
+        """Create the NATs; returns, per NAT, the route target private subnets use."""
+        self.nat_instance_ids: list[pulumi.Output[str]] = []
+        self.nat_public_ips: list[pulumi.Output[str]] = []
+        if self.nat_type == "none":
+            return []
+        if self.nat_type == "managed":
+            targets = []
+            for index in range(count):
+                zone = self.availability_zones[index]
+                eip = self.child(
+                    "nat_eip", aws.ec2.Eip, {"domain": "vpc", "tags": self._name_tag(f"-nat-{zone}")},
+                    key=zone[-1:],
+                )
+                gateway = self.child(
+                    "nat_gateway",
+                    aws.ec2.NatGateway,
+                    {
+                        "allocation_id": eip.allocation_id,
+                        "subnet_id": self.public_subnets[index].id,
+                        "tags": self._name_tag(f"-nat-{zone}"),
+                    },
+                    key=zone[-1:],
+                    opts=pulumi.ResourceOptions(depends_on=[self.internet_gateway]),
+                )
+                self.nat_public_ips.append(eip.public_ip)
+                targets.append({"nat_gateway_id": gateway.id})
+            return targets
+        return self._nat_instances(count)
+
+    def _instance_profile(self, role_name: str) -> aws.iam.InstanceProfile:
+        """An instance profile that lets SSM manage the instance, and nothing else."""
+        partition = aws.get_partition_output(opts=pulumi.InvokeOutputOptions(parent=self)).partition
+        role = self.child(
+            "instance_role",
+            aws.iam.Role,
+            {
+                "name": self.physical_name("iam.role", suffix=f"-{role_name}"),
+                "assume_role_policy": pulumi.Output.json_dumps(
+                    {
+                        "Version": "2012-10-17",
+                        "Statement": [
+                            {"Effect": "Allow", "Action": "sts:AssumeRole",
+                             "Principal": {"Service": "ec2.amazonaws.com"}}
+                        ],
+                    }
+                ),
+            },
+            key=role_name,
+        )
+        self.child(
+            "instance_role_policy",
+            aws.iam.RolePolicyAttachment,
+            {
+                "role": role.name,
+                "policy_arn": partition.apply(lambda p: f"arn:{p}:iam::aws:policy/{SSM_POLICY}"),
+            },
+            key=role_name,
+        )
+        return self.child(
+            "instance_profile",
+            aws.iam.InstanceProfile,
+            {"name": self.physical_name("iam.role", suffix=f"-{role_name}"), "role": role.name},
+            key=role_name,
+        )
+
+    def _nat_instances(self, count: int) -> list[dict[str, pulumi.Input[str]]]:
+        stage = self.stage
+        nat_group = self.child(
+            "nat_security_group",
+            aws.ec2.SecurityGroup,
+            {
+                "vpc_id": self.vpc.id,
+                "name": self.physical_name("ec2.security-group", suffix="-nat"),
+                "description": "NAT instances: forward traffic from inside the VPC; no SSH",
+                "ingress": [
+                    {"protocol": "-1", "from_port": 0, "to_port": 0, "cidr_blocks": [self.cidr],
+                     "description": "traffic to forward, from inside the VPC only"}
+                ],
+                "egress": [
+                    {"protocol": "-1", "from_port": 0, "to_port": 0, "cidr_blocks": ["0.0.0.0/0"],
+                     "description": "forwarded traffic to the internet"}
+                ],
+                "tags": self._name_tag("-nat"),
+            },
+        )
+        profile = self._instance_profile("nat")
+        ami = aws.ec2.get_ami_output(
+            most_recent=True,
+            owners=[FCK_NAT_OWNER],
+            filters=[
+                {"name": "name", "values": [FCK_NAT_NAME]},
+                {"name": "architecture", "values": ["arm64"]},
+            ],
+            opts=pulumi.InvokeOutputOptions(parent=self),
+        )
+        targets = []
+        for index in range(count):
+            zone = self.availability_zones[index]
+            instance = self.child(
+                "nat_instance",
+                aws.ec2.Instance,
+                {
+                    "ami": ami.id,
+                    "instance_type": stage.nat_instance_type,
+                    "subnet_id": self.public_subnets[index].id,
+                    "vpc_security_group_ids": [nat_group.id],
+                    "iam_instance_profile": profile.name,
+                    # A NAT forwards packets addressed to others; AWS drops them unless this is off.
+                    "source_dest_check": False,
+                    "metadata_options": {"http_tokens": "required", "http_endpoint": "enabled"},
+                    "root_block_device": {"encrypted": True, "volume_type": "gp3"},
+                    "tags": self._name_tag(f"-nat-{zone}"),
+                },
+                key=zone[-1:],
+                # The lookup returns the newest fck-nat release; without this every release would
+                # replace the running NATs (and cut private traffic) on the next deploy.
+                opts=pulumi.ResourceOptions(ignore_changes=["ami"], depends_on=[self.internet_gateway]),
+            )
+            eip = self.child(
+                "nat_eip",
+                aws.ec2.Eip,
+                {"domain": "vpc", "instance": instance.id, "tags": self._name_tag(f"-nat-{zone}")},
+                key=zone[-1:],
+            )
+            self.nat_instance_ids.append(instance.id)
+            self.nat_public_ips.append(eip.public_ip)
+            targets.append({"network_interface_id": instance.primary_network_interface_id})
+        return targets
+
+    def _bastion(self) -> aws.ec2.Instance:
+        """A bastion for port forwarding through SSM Session Manager: no key pair, no open port."""
+        group = self.child(
+            "bastion_security_group",
+            aws.ec2.SecurityGroup,
+            {
+                "vpc_id": self.vpc.id,
+                "name": self.physical_name("ec2.security-group", suffix="-bastion"),
+                "description": "Bastion: reached through SSM Session Manager only, no inbound rules",
+                "ingress": [],
+                "egress": [
+                    {"protocol": "-1", "from_port": 0, "to_port": 0, "cidr_blocks": ["0.0.0.0/0"],
+                     "description": "SSM and forwarded sessions"}
+                ],
+                "tags": self._name_tag("-bastion"),
+            },
+        )
+        profile = self._instance_profile("bastion")
+        ami = aws.ec2.get_ami_output(
+            most_recent=True,
+            owners=[AMAZON_OWNER],
+            filters=[
+                {"name": "name", "values": [AL2023_NAME]},
+                {"name": "architecture", "values": ["arm64"]},
+            ],
+            opts=pulumi.InvokeOutputOptions(parent=self),
+        )
+        # In a public subnet with a public address when there is no NAT, so it can reach SSM.
+        public = self.nat_type == "none"
+        subnets = self.public_subnets if public else self.private_subnets
+        return self.child(
+            "bastion",
+            aws.ec2.Instance,
+            {
+                "ami": ami.id,
+                "instance_type": self.stage.nat_instance_type,
+                "subnet_id": subnets[0].id,
+                "associate_public_ip_address": public,
+                "vpc_security_group_ids": [group.id, self.security_group.id],
+                "iam_instance_profile": profile.name,
+                "metadata_options": {"http_tokens": "required", "http_endpoint": "enabled"},
+                "root_block_device": {"encrypted": True, "volume_type": "gp3"},
+                "tags": self._name_tag("-bastion"),
+            },
+            opts=pulumi.ResourceOptions(ignore_changes=["ami"]),
+        )
+
+    def _name_tag(self, suffix: str = "") -> dict[str, str]:
+        """The Name tag the EC2 console shows; app and stage tags come from the provider."""
+        return {"Name": self.physical_name("ec2.tag", suffix=suffix)}
+
+    # -- Linkable ------------------------------------------------------------------------
+    @property
+    def link_name(self) -> str:
+        return self.component_name
+
+    @property
+    def link_type(self) -> str:
+        return self.sst_type
+
+    def link_properties(self) -> dict[str, pulumi.Input[Any]]:
+        return {
+            "id": self.id,
+            "publicSubnetIds": pulumi.Output.all(*self.public_subnet_ids),
+            "privateSubnetIds": pulumi.Output.all(*self.private_subnet_ids),
+            "securityGroupIds": pulumi.Output.all(self.security_group_id),
+        }
+
+    def link_permissions(self) -> Sequence[Permission]:
+        # Knowing the network's ids grants nothing; joining it is done through the function's config.
+        return []

@@ -1,0 +1,1 @@
+"""harbor's CrossGuard policy pack; the policies live in ``policy.policies``."""

@@ -1,0 +1,284 @@
+"""Vpc: subnets per zone from the CIDR, NAT variants from the stage, endpoints, closed security groups."""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Any
+
+import pulumi
+import pytest
+
+from components import ComponentError, Vpc, start_app
+from components.linking import link_data, link_statements
+from components.vpc import FCK_NAT_OWNER
+from infra.harness import Plan, run_mocked
+from infra.mocks import AwsMocks, short_id
+from tests.conftest import APP, stage_config
+
+SUBNET = "aws:ec2/subnet:Subnet"
+ROUTE = "aws:ec2/route:Route"
+INSTANCE = "aws:ec2/instance:Instance"
+SECURITY_GROUP = "aws:ec2/securityGroup:SecurityGroup"
+ENDPOINT = "aws:ec2/vpcEndpoint:VpcEndpoint"
+
+
+def mock_id(prefix: str, logical_name: str) -> str:
+    """The id the AWS mocks give an EC2 resource (ids live in state, not in inputs)."""
+    return f"{prefix}-{short_id(prefix, logical_name)}"
+
+
+def subnets(plan: Plan, kind: str) -> list:
+    """The subnets of one kind, in zone order (registration order is not deterministic)."""
+    return sorted((r for r in plan.of_type(SUBNET) if r.name.startswith(f"Vpc-{kind}_subnet-")), key=lambda r: r.name)
+
+
+def nat_routes(plan: Plan) -> list:
+    return [r for r in plan.of_type(ROUTE) if r.name.startswith("Vpc-nat_route-")]
+
+
+def test_prod_plan_has_a_public_and_private_subnet_in_each_zone_nat_instances_and_endpoints(plan_stage):
+    plan = plan_stage("prod")
+    vpc = plan.one("aws:ec2/vpc:Vpc").inputs
+    assert vpc["cidrBlock"] == "10.0.0.0/16"
+    assert vpc["enableDnsSupport"] is True and vpc["enableDnsHostnames"] is True
+    for kind in ("public", "private"):
+        assert sorted(s.inputs["availabilityZone"] for s in subnets(plan, kind)) == ["us-east-1a", "us-east-1b"]
+    assert len(plan.of_type(INSTANCE)) == 2  # prod: natCount 2, EC2 NAT (seed 002)
+    assert not plan.of_type("aws:ec2/natGateway:NatGateway")
+    services = sorted(e.inputs["serviceName"] for e in plan.of_type(ENDPOINT))
+    assert services == ["com.amazonaws.us-east-1.dynamodb", "com.amazonaws.us-east-1.s3"]
+    assert plan.one("aws:ec2/internetGateway:InternetGateway")
+
+
+def test_subnets_are_carved_from_the_cidr_and_do_not_overlap(build):
+    plan = build(lambda: Vpc("Vpc", cidr="172.16.0.0/20"), azCount=3)
+    cidrs = [ipaddress.ip_network(s.inputs["cidrBlock"]) for s in plan.of_type(SUBNET)]
+    assert len(cidrs) == 6
+    assert all(c.subnet_of(ipaddress.ip_network("172.16.0.0/20")) and c.prefixlen == 24 for c in cidrs)
+    assert not any(a.overlaps(b) for i, a in enumerate(cidrs) for b in cidrs[i + 1 :])
+    assert [s.inputs["cidrBlock"] for s in subnets(plan, "public")] == [
+        "172.16.0.0/24", "172.16.1.0/24", "172.16.2.0/24"
+    ]
+    assert [s.inputs["cidrBlock"] for s in subnets(plan, "private")] == [
+        "172.16.8.0/24", "172.16.9.0/24", "172.16.10.0/24"
+    ]
+
+
+def test_adding_a_zone_keeps_the_existing_subnet_ranges(build):
+    two = build(lambda: Vpc("Vpc"), azCount=2, natCount=1)
+    three = build(lambda: Vpc("Vpc"), azCount=3, natCount=1)
+    before = {s.name: s.inputs["cidrBlock"] for s in two.of_type(SUBNET)}
+    after = {s.name: s.inputs["cidrBlock"] for s in three.of_type(SUBNET)}
+    assert before.items() <= after.items()
+
+
+def test_no_subnet_gets_a_public_address_by_default(build):
+    plan = build(lambda: Vpc("Vpc"))
+    assert all(s.inputs["mapPublicIpOnLaunch"] is False for s in plan.of_type(SUBNET))
+
+
+@pytest.mark.parametrize(
+    ("cidr", "message"),
+    [
+        ("10.0.0.0/25", r"too small for the subnets.*/29.*/28 minimum"),
+        ("10.0.0.0/12", "larger than AWS allows"),
+        ("8.8.0.0/16", "public address space"),
+        ("10.0.0.1/16", "not an IPv4 network"),
+    ],
+)
+def test_bad_cidr_is_a_clear_error(build, cidr, message):
+    with pytest.raises(ComponentError, match=message):
+        build(lambda: Vpc("Vpc", cidr=cidr))
+
+
+def test_an_az_count_the_region_lacks_is_a_clear_error(build):
+    # The mocked us-west-1, like the real one for most accounts, has two zones.
+    with pytest.raises(ComponentError, match=r"azCount 3 asks for more zones than us-west-1 has \(2"):
+        build(lambda: Vpc("Vpc"), region="us-west-1", azCount=3, natCount=1)
+
+
+def test_zones_come_from_the_region_lookup(build):
+    plan = build(lambda: Vpc("Vpc"), region="us-west-1", azCount=2, natCount=1)
+    assert sorted(s.inputs["availabilityZone"] for s in subnets(plan, "private")) == ["us-west-1a", "us-west-1c"]
+
+
+def test_explicit_zones_from_the_stage_are_used(build):
+    plan = build(lambda: Vpc("Vpc"), azCount=2, natCount=1, availabilityZones=["us-east-1c", "us-east-1f"])
+    assert [s.inputs["availabilityZone"] for s in subnets(plan, "public")] == ["us-east-1c", "us-east-1f"]
+
+
+def test_explicit_zone_missing_from_the_region_is_a_clear_error(build):
+    with pytest.raises(ComponentError, match=r"us-west-1b are not available in us-west-1"):
+        build(lambda: Vpc("Vpc"), region="us-west-1", azCount=2, natCount=1,
+              availabilityZones=["us-west-1a", "us-west-1b"])
+
+
+def test_nat_count_above_the_zone_count_is_a_clear_error(build):
+    with pytest.raises(ComponentError, match="nat_count 3 is more than the 2 zones"):
+        build(lambda: Vpc("Vpc", nat_count=3))
+
+
+class RecordingMocks(AwsMocks):
+    """Mocks that also keep every invoke, to check what the program looked up."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+
+    def call(self, args: pulumi.runtime.MockCallArgs) -> dict[str, Any]:
+        self.calls.append((args.token, dict(args.args)))
+        return super().call(args)
+
+
+def test_nat_instances_run_the_newest_arm64_fck_nat_ami_by_owner_and_name():
+    mocks = RecordingMocks()
+    run_mocked(lambda: (start_app(), Vpc("Vpc")), APP, "dev", stage_config("dev"), mocks=mocks)
+    (lookup,) = [args for token, args in mocks.calls if token == "aws:ec2/getAmi:getAmi"]
+    assert lookup["mostRecent"] is True
+    assert lookup["owners"] == [FCK_NAT_OWNER] == ["568608671756"]
+    filters = {f["name"]: f["values"] for f in lookup["filters"]}
+    assert filters == {"name": ["fck-nat-al2023-*"], "architecture": ["arm64"]}
+
+
+def test_a_new_ami_release_never_replaces_running_nat_instances(build):
+    plan = build(lambda: Vpc("Vpc"), stage="prod", natCount=2)
+    instances = plan.of_type(INSTANCE)
+    assert len(instances) == 2
+    assert all(i.ignore_changes == ["ami"] for i in instances)
+
+
+def test_nat_instance_forwards_traffic_and_is_managed_through_ssm_not_ssh(build):
+    plan = build(lambda: Vpc("Vpc"))
+    nat = plan.one(INSTANCE).inputs
+    assert nat["instanceType"] == "t4g.nano"
+    assert nat["sourceDestCheck"] is False
+    assert "keyName" not in nat
+    assert nat["metadataOptions"]["httpTokens"] == "required"
+    assert nat["rootBlockDevice"]["encrypted"] is True
+    assert nat["iamInstanceProfile"] == plan.one("aws:iam/instanceProfile:InstanceProfile").inputs["name"]
+    attachment = plan.one("aws:iam/rolePolicyAttachment:RolePolicyAttachment").inputs
+    assert attachment["policyArn"] == "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore"
+    group = plan.named("Vpc-nat_security_group").inputs
+    assert nat["vpcSecurityGroupIds"] == [mock_id("sg", "Vpc-nat_security_group")]
+    assert [rule["cidrBlocks"] for rule in group["ingress"]] == [["10.0.0.0/16"]]
+    eip = plan.one("aws:ec2/eip:Eip").inputs
+    assert eip["domain"] == "vpc" and eip["instance"].startswith("i-")
+
+
+def test_instance_type_comes_from_the_stage(build):
+    plan = build(lambda: Vpc("Vpc"), natInstanceType="t4g.micro")
+    assert plan.one(INSTANCE).inputs["instanceType"] == "t4g.micro"
+
+
+def test_private_routes_go_through_a_nat_instance(build):
+    one = build(lambda: Vpc("Vpc"), natCount=1)
+    assert len(nat_routes(one)) == 2
+    assert {r.inputs["networkInterfaceId"] for r in nat_routes(one)} == {mock_id("eni", "Vpc-nat_instance-a")}
+    assert all(r.inputs["destinationCidrBlock"] == "0.0.0.0/0" for r in nat_routes(one))
+    two = build(lambda: Vpc("Vpc"), stage="prod", natCount=2)
+    assert {r.name: r.inputs["networkInterfaceId"] for r in nat_routes(two)} == {
+        "Vpc-nat_route-a": mock_id("eni", "Vpc-nat_instance-a"),
+        "Vpc-nat_route-b": mock_id("eni", "Vpc-nat_instance-b"),
+    }
+
+
+def test_managed_nat_puts_a_gateway_with_an_elastic_ip_in_each_public_subnet(build):
+    plan = build(lambda: Vpc("Vpc"), nat="managed", natCount=2)
+    gateways = plan.of_type("aws:ec2/natGateway:NatGateway")
+    assert len(gateways) == 2 and not plan.of_type(INSTANCE)
+    assert {g.name: g.inputs["subnetId"] for g in gateways} == {
+        "Vpc-nat_gateway-a": mock_id("subnet", "Vpc-public_subnet-a"),
+        "Vpc-nat_gateway-b": mock_id("subnet", "Vpc-public_subnet-b"),
+    }
+    assert all(g.inputs["allocationId"].startswith("eipalloc-") for g in gateways)
+    assert all(r.inputs["natGatewayId"].startswith("nat-") for r in nat_routes(plan))
+
+
+def test_managed_nat_can_be_a_single_gateway(build):
+    plan = build(lambda: Vpc("Vpc"), nat="managed", natCount=1)
+    assert len(plan.of_type("aws:ec2/natGateway:NatGateway")) == 1
+    assert len({r.inputs["natGatewayId"] for r in nat_routes(plan)}) == 1
+
+
+def test_no_nat_leaves_private_subnets_without_a_default_route_but_keeps_the_endpoints(build):
+    plan = build(lambda: Vpc("Vpc"), nat="none")
+    assert not nat_routes(plan) and not plan.of_type(INSTANCE)
+    assert not plan.of_type("aws:ec2/natGateway:NatGateway") and not plan.of_type("aws:ec2/eip:Eip")
+    assert len(plan.of_type(ENDPOINT)) == 2
+
+
+def test_gateway_endpoints_sit_on_the_private_route_tables(build):
+    plan = build(lambda: Vpc("Vpc"))
+    private_tables = [r for r in plan.of_type("aws:ec2/routeTable:RouteTable") if "private" in r.name]
+    assert len(private_tables) == 2
+    for endpoint in plan.of_type(ENDPOINT):
+        assert endpoint.inputs["vpcEndpointType"] == "Gateway"
+        assert len(endpoint.inputs["routeTableIds"]) == 2
+        assert all(rt.startswith("rtb-") for rt in endpoint.inputs["routeTableIds"])
+    public_table = plan.named("Vpc-public_route_table")
+    route = plan.named("Vpc-public_route-internet").inputs
+    assert route["gatewayId"].startswith("igw-") and route["destinationCidrBlock"] == "0.0.0.0/0"
+    assert public_table.inputs.get("routes") in (None, [])
+
+
+def test_nothing_admits_traffic_from_the_internet(build):
+    plan = build(lambda: Vpc("Vpc", bastion=True), nat="ec2")
+    for group in plan.of_type(SECURITY_GROUP):
+        for rule in group.inputs.get("ingress") or []:
+            assert "0.0.0.0/0" not in (rule.get("cidrBlocks") or []), group.name
+            assert not (rule["fromPort"] <= 22 <= rule["toPort"] and rule.get("cidrBlocks")
+                        and rule["protocol"] != "-1"), group.name
+    default = plan.one("aws:ec2/defaultSecurityGroup:DefaultSecurityGroup").inputs
+    assert default["ingress"] == [] and default["egress"] == []
+
+
+def test_component_security_group_admits_only_its_own_members(build):
+    plan = build(lambda: Vpc("Vpc"))
+    group = plan.named("Vpc-security_group").inputs
+    assert group["ingress"] == [
+        {"protocol": "-1", "fromPort": 0, "toPort": 0, "self": True, "description": "members of this group"}
+    ]
+    assert group["name"] == "harbor-dev-Vpc"
+
+
+def test_bastion_is_reached_through_ssm_without_ssh(build):
+    plan = build(lambda: Vpc("Vpc", bastion=True))
+    bastion = plan.named("Vpc-bastion")
+    assert "keyName" not in bastion.inputs and bastion.ignore_changes == ["ami"]
+    assert bastion.inputs["associatePublicIpAddress"] is False  # private subnet, out through the NAT
+    assert plan.named("Vpc-bastion_security_group").inputs["ingress"] == []
+    assert plan.named("Vpc-instance_role_policy-bastion").inputs["policyArn"].endswith("AmazonSSMManagedInstanceCore")
+
+
+def test_no_bastion_unless_asked(build):
+    plan = build(lambda: Vpc("Vpc"))
+    assert not [r for r in plan.resources if "bastion" in r.name]
+
+
+def test_vpc_resources_carry_name_tags_and_follow_no_data_policy(build):
+    plan = build(lambda: Vpc("Vpc"), stage="prod", natCount=2)
+    assert plan.one("aws:ec2/vpc:Vpc").inputs["tags"] == {"Name": "harbor-prod-Vpc"}
+    # Networks hold no data: destroy removes them even on a protected stage.
+    assert not any(r.protect or r.retain_on_delete for r in plan.resources if r.type.startswith("aws:ec2"))
+
+
+def test_transform_reaches_the_subnets(build):
+    plan = build(lambda: Vpc("Vpc", transform={"private_subnet": {"tags": {"Tier": "private"}}}))
+    assert [s.inputs["tags"]["Tier"] for s in subnets(plan, "private")] == ["private", "private"]
+    assert subnets(plan, "private")[0].inputs["tags"]["Name"] == "harbor-dev-Vpc-private-us-east-1a"
+    assert "Tier" not in subnets(plan, "public")[0].inputs["tags"]
+
+
+def test_link_exposes_ids_and_grants_nothing(build):
+    def body() -> None:
+        vpc = Vpc("Vpc")
+        pulumi.export("link", link_data([vpc]))
+        pulumi.export("statements", link_statements([vpc]))
+
+    plan = build(body)
+    link = plan.outputs["link"]["Vpc"]
+    assert link["type"] == "sst.aws.Vpc"
+    assert link["id"].startswith("vpc-")
+    assert len(link["privateSubnetIds"]) == 2 and len(link["publicSubnetIds"]) == 2
+    assert link["securityGroupIds"] == [mock_id("sg", "Vpc-security_group")]
+    assert plan.outputs["statements"] == []
