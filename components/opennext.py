@@ -1,6 +1,7 @@
 """OpenNext: build a Next.js app for AWS and read what the build produced.
 
-``prepare_build(app_dir, mode)`` returns a validated :class:`OpenNextBuild`, running
+``prepare_build(app_dir, mode)`` (on the command line: ``infra build-site app/web``)
+returns a validated :class:`OpenNextBuild`, running
 ``npx --yes @opennextjs/aws@<OPENNEXT_VERSION> build`` in the app folder when needed.
 
 Example::
@@ -318,32 +319,3 @@ def _prepare_locked(
     stamp.write_text(current + "\n")
     return OpenNextBuild(app_dir, output, current, built_now=True)
 
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m components.opennext app/web [auto|always|never]``: build like a deploy would.
-
-    CI runs this before the tests so the plan and the real-build test use a real build.
-    """
-    import sys
-
-    args = sys.argv[1:] if argv is None else argv
-    if not args or args[0] in {"-h", "--help"}:
-        print("usage: python -m components.opennext APP_DIR [auto|always|never]")
-        return 0 if args else 2
-    mode = args[1] if len(args) > 1 else "auto"
-    if mode not in ("auto", "always", "never"):
-        print(f"mode must be auto, always or never (got {mode!r})", file=sys.stderr)
-        return 2
-    try:
-        build = prepare_build(Path(args[0]), mode)  # type: ignore[arg-type]
-    except OpenNextError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    assert build is not None
-    state = "built" if build.built_now else "reused (sources unchanged)"
-    print(f"{build.app_dir}: {state}; source hash {build.source_hash[:12]}")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -185,8 +185,8 @@ class _Pricer:
             self.add(instance, "EBS", f"{size:g} GB gp3 root volume", float(size) * self.p["ebs_gp3_gb_month"])
             if truthy(instance.inputs.get("associatePublicIpAddress")):
                 self.add(instance, "Public IPv4", "1 address", self.p["public_ipv4_hour"] * self.hours)
-        for _eip in self.of_type("aws:ec2/eip:Eip"):
-            self.add(_eip, "Public IPv4", "1 elastic IP", self.p["public_ipv4_hour"] * self.hours)
+        for eip in self.of_type("aws:ec2/eip:Eip"):
+            self.add(eip, "Public IPv4", "1 elastic IP", self.p["public_ipv4_hour"] * self.hours)
         gateways = self.of_type("aws:ec2/natGateway:NatGateway")
         for gateway in gateways:
             through = self.share(self.load.gb_transfer * self.a["nat_gb_share_of_transfer"], gateways)

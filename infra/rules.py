@@ -35,6 +35,16 @@ PUBLIC_INGRESS_COMPONENTS: Mapping[str, str] = {
     "harbor:aws:LoadBalancer": "a public load balancer exists to accept traffic from anywhere",
 }
 
+# A data-store type that holds only what a deploy rebuilds is not data to protect. A resource
+# says so with this tag (the value is the reason), or its component is listed below.
+DERIVED_DATA_TAG = "harbor:derived-data"
+DERIVED_DATA_COMPONENTS: Mapping[tuple[str, str], str] = {
+    ("harbor:aws:Nextjs", "aws:s3/bucket:Bucket"): (
+        "the site's assets bucket holds the build output, re-uploaded on every deploy; "
+        "a destroy must be able to empty it"
+    ),
+}
+
 # IAM actions AWS cannot scope to a resource ARN, so ``Resource: "*"`` is the only choice.
 UNSCOPABLE_ACTIONS: Mapping[str, str] = {
     "ec2:CreateNetworkInterface": "Lambda in a VPC creates its ENIs before they have ARNs",
@@ -178,12 +188,12 @@ RULES: list[Rule] = []
 
 
 def rule(
-    id: str, severity: Severity, title: str, reason: str, fix: str, *, protecting_only: bool = False
+    rule_id: str, severity: Severity, title: str, reason: str, fix: str, *, protecting_only: bool = False
 ) -> Callable[[CheckFn], CheckFn]:
     """Register a check function as a rule."""
 
     def register(check: CheckFn) -> CheckFn:
-        RULES.append(Rule(id, severity, title, reason, fix, check, protecting_only))
+        RULES.append(Rule(rule_id, severity, title, reason, fix, check, protecting_only))
         return check
 
     return register
@@ -274,6 +284,15 @@ def ancestors(resource: ResourceLike, by_urn: Mapping[str, ResourceLike]) -> Ite
         seen.add(parent.urn)
         yield parent
         parent = by_urn.get(parent.parent or "")
+
+
+def derived_data(resource: ResourceLike) -> bool:
+    """True when a data-store resource documents that it holds only rebuildable content."""
+    reason = get(resource.inputs, "tags", DERIVED_DATA_TAG)
+    if isinstance(reason, str) and reason.strip():
+        return True
+    chain = urn_types(resource.urn)
+    return any((owner, resource.type) in DERIVED_DATA_COMPONENTS for owner in chain[:-1])
 
 
 def bucket_name(resource: ResourceLike) -> Any:
@@ -575,8 +594,8 @@ def _bucket_tls(resources: Sequence[ResourceLike], _: Context) -> Violations:
 def _cloudfront_tls(resources: Sequence[ResourceLike], _: Context) -> Violations:
     for dist in of_type(resources, "aws:cloudfront/distribution:Distribution"):
         cert = dist.inputs.get("viewerCertificate") or {}
-        if truthy(cert.get("cloudfrontDefaultCertificate")) or not cert.get("acmCertificateArn"):
-            yield dist, "uses the default *.cloudfront.net certificate, which allows TLS 1.0"
+        if _default_certificate(cert):
+            pass  # TLS-CLOUDFRONT-DEFAULT-CERT: the protocol cannot be chosen there
         elif cert.get("minimumProtocolVersion") not in CLOUDFRONT_TLS:
             yield dist, f"minimumProtocolVersion is {cert.get('minimumProtocolVersion')!r}"
         behaviours = [dist.inputs.get("defaultCacheBehavior") or {}]
@@ -589,6 +608,22 @@ def _cloudfront_tls(resources: Sequence[ResourceLike], _: Context) -> Violations
             protocol = get(origin, "customOriginConfig", "originProtocolPolicy")
             if protocol is not None and protocol != "https-only":
                 yield dist, f"origin {get(origin, 'originId')!r} is reached with {protocol!r}"
+
+
+def _default_certificate(cert: Mapping[str, Any]) -> bool:
+    return truthy(cert.get("cloudfrontDefaultCertificate")) or not cert.get("acmCertificateArn")
+
+
+@rule(
+    "TLS-CLOUDFRONT-DEFAULT-CERT", "medium", "CloudFront serves a custom domain, not *.cloudfront.net",
+    "On the default certificate CloudFront lets viewers negotiate TLS 1.0; the minimum protocol "
+    "can only be raised with a certificate of your own.",
+    "Give the site a domain (harbor:domain in the stage file, domain= on the component).",
+)
+def _cloudfront_default_certificate(resources: Sequence[ResourceLike], _: Context) -> Violations:
+    for dist in of_type(resources, "aws:cloudfront/distribution:Distribution"):
+        if _default_certificate(dist.inputs.get("viewerCertificate") or {}):
+            yield dist, "uses the default *.cloudfront.net certificate, which allows TLS 1.0"
 
 
 @rule(
@@ -659,12 +694,13 @@ def _rds_backups(resources: Sequence[ResourceLike], _: Context) -> Violations:
     "PROT-STATEFUL", "high", "Stateful resources are protected and retained in protecting stages",
     "pulumi destroy, or a rename that replaces a resource, must stop before it deletes data.",
     "Let the stage's removal policy apply (components/removal.py); do not set protect=False or "
-    "retain_on_delete=False on data stores.",
+    f"retain_on_delete=False on data stores. Content a deploy rebuilds may say so with the tag "
+    f"{DERIVED_DATA_TAG}=<reason> (see DERIVED_DATA_COMPONENTS).",
     protecting_only=True,
 )
 def _stateful_protected(resources: Sequence[ResourceLike], _: Context) -> Violations:
     for resource in resources:
-        if resource.type not in PROTECTED_TYPES:
+        if resource.type not in PROTECTED_TYPES or derived_data(resource):
             continue
         if not resource.protect:
             yield resource, "not protected"
@@ -681,6 +717,8 @@ def _stateful_protected(resources: Sequence[ResourceLike], _: Context) -> Violat
 def _bucket_versioning(resources: Sequence[ResourceLike], _: Context) -> Violations:
     versioning = for_bucket(resources, "aws:s3/bucketVersioning:BucketVersioning")
     for bucket in of_type(resources, "aws:s3/bucket:Bucket"):
+        if derived_data(bucket):
+            continue
         statuses = [get(v.inputs, "versioningConfiguration", "status") for v in versioning.get(bucket_name(bucket), [])]
         if "Enabled" not in statuses:
             yield bucket, f"bucket {bucket_name(bucket)!r} is not versioned"

@@ -37,8 +37,8 @@ REAL_OUTPUT: dict[str, Any] = {
             "type": "function",
             "handler": "index.handler",
             "bundle": ".open-next/server-functions/default",
-            "streaming": False,
-            "wrapper": "aws-lambda",
+            "streaming": True,  # app/web's open-next.config.ts asks for the streaming wrapper
+            "wrapper": "aws-lambda-streaming",
             "converter": "aws-apigw-v2",
             "queue": "sqs",
             "incrementalCache": "s3",

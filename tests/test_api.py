@@ -133,7 +133,7 @@ def test_jwt_authorizer_is_shared_by_routes_with_the_same_issuer_and_audiences(b
                           ("GET /c", HANDLER, {"jwt": other})))
     authorizers = plan.of_type(AUTHORIZER)
     assert len(authorizers) == 2
-    clerk = authorizers[0].inputs
+    (clerk,) = [a.inputs for a in authorizers if a.inputs["jwtConfiguration"]["issuer"] == CLERK["issuer"]]
     assert clerk["authorizerType"] == "JWT"
     assert clerk["jwtConfiguration"] == {"issuer": CLERK["issuer"], "audiences": ["reggie"]}
     assert clerk["identitySources"] == ["$request.header.Authorization"]

@@ -14,7 +14,7 @@ from components import Bucket, Dynamo
 from infra.check import check_plan, stage_context
 from infra.cli import main
 from infra.harness import ROOT
-from infra.rules import PUBLIC_INGRESS_TAG, RULES, Context, Resource, evaluate
+from infra.rules import PUBLIC_INGRESS_TAG, RULES, Context, Resource, evaluate, rule_by_id
 
 BREAKAGES: dict[str, tuple[str, Callable[[list[Resource]], None]]] = {
     "table without encryption": ("ENC-DYNAMO", set_input("table", "serverSideEncryption.enabled", False)),
@@ -42,6 +42,8 @@ BREAKAGES: dict[str, tuple[str, Callable[[list[Resource]], None]]] = {
         {"policyArn": "arn:aws:iam::aws:policy/AdministratorAccess"}))),
     "bucket without a TLS-only policy": ("TLS-S3", drop("assets-policy")),
     "CloudFront on TLS 1.0": ("TLS-CLOUDFRONT", set_input("cdn", "viewerCertificate.minimumProtocolVersion", "TLSv1")),
+    "CloudFront on the default certificate": ("TLS-CLOUDFRONT-DEFAULT-CERT", set_input(
+        "cdn", "viewerCertificate", {"cloudfrontDefaultCertificate": True})),
     "CloudFront allowing plain HTTP": ("TLS-CLOUDFRONT", set_input("cdn", "defaultCacheBehavior.viewerProtocolPolicy",
                                                               "allow-all")),
     "API domain on TLS 1.0": ("TLS-API-DOMAIN", set_input("api-domain", "domainNameConfiguration.securityPolicy",
@@ -166,3 +168,15 @@ def test_a_program_without_harbor_stage_settings_is_judged_by_its_own_protection
         pytest.skip("no bootstrap program in this tree")
     assert stage_context(bootstrap, "example", Plan("harbor-bootstrap", "example", [bucket], {})).protecting
     assert not stage_context(bootstrap, "example", Plan("harbor-bootstrap", "example", [], {})).protecting
+
+
+def test_a_rebuildable_bucket_may_skip_protection_only_when_it_says_why() -> None:
+    from infra.rules import DERIVED_DATA_TAG
+
+    site_bucket = Resource("aws:s3/bucket:Bucket", "Web-assets_bucket", {"bucket": "harbor-prod-web-assets"},
+                           urn="urn:pulumi:prod::harbor::harbor:aws:Nextjs$aws:s3/bucket:Bucket::Web-assets_bucket")
+    tagged = Resource("aws:s3/bucket:Bucket", "cache", {"bucket": "c", "tags": {DERIVED_DATA_TAG: "build cache"}})
+    silent = Resource("aws:s3/bucket:Bucket", "uploads", {"bucket": "u"})
+    rules = [rule_by_id("PROT-STATEFUL"), rule_by_id("PROT-S3-VERSIONING")]
+    findings = evaluate([site_bucket, tagged, silent], PROD, rules)
+    assert {f.name for f in findings} == {"uploads"}

@@ -184,15 +184,16 @@ def test_server_and_image_functions_are_arm64_behind_iam_urls_that_only_cloudfro
 
 
 def test_streaming_output_gives_the_server_a_response_stream_url(build: Build, site: Path) -> None:
-    data = output()
-    data["origins"]["default"]["streaming"] = True
-    write_app(site.parent.parent, data)
+    assert REAL_OUTPUT["origins"]["default"]["streaming"] is True
     plan = prod(build, web())
     assert one(plan, "aws:lambda/functionUrl:FunctionUrl", "WebServer-url").inputs["invokeMode"] == "RESPONSE_STREAM"
     assert "invokeMode" not in one(plan, "aws:lambda/functionUrl:FunctionUrl", "WebImageOptimizer-url").inputs
 
 
 def test_buffered_output_keeps_the_default_invoke_mode(build: Build, site: Path) -> None:
+    data = output()
+    data["origins"]["default"]["streaming"] = False
+    write_app(site.parent.parent, data)
     plan = prod(build, web())
     assert "invokeMode" not in one(plan, "aws:lambda/functionUrl:FunctionUrl", "WebServer-url").inputs
 
