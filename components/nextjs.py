@@ -55,8 +55,9 @@ import pulumi_aws as aws
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from components.asset_sync import AssetSync, Invalidation, SyncSource
-from components.base import Component, ComponentArgs
+from components.base import Component, ComponentArgs, ComponentError
 from components.bucket import tls_only_policy
+from components.context import current_app
 from components.dns import DNS_ROLES, dns_for_stage, validated_certificate
 from components.dynamo import Dynamo
 from components.function import Function
@@ -189,8 +190,14 @@ class Nextjs(Component):
     ) -> None:
         owner = f"Nextjs {name!r}"
         parsed = self.parse_args(owner, args, kwargs)
-        # Build (or find the build) before registering anything: a broken app stops the
-        # program with nothing of this site half-created.
+        # Check the domain and build (or find the build) before registering anything: a
+        # broken app stops the program with nothing of this site half-created.
+        stage = current_app().stage
+        if parsed.domain and dns_for_stage(stage) is None:
+            raise ComponentError(
+                f"{owner}: domain {parsed.domain!r} needs the stage's DNS zone to validate its "
+                f"certificate; set harbor:domain in Pulumi.{stage.name}.yaml or drop domain="
+            )
         try:
             build = prepare_build(Path(parsed.path), parsed.build, offline=_offline())
         except OpenNextError as error:
@@ -213,7 +220,6 @@ class Nextjs(Component):
         a = self.args
         output = build.output
         region = self.stage.region
-        self._check_domain()
 
         bucket = self._assets_bucket()
         s3_origin = output.s3
@@ -258,6 +264,9 @@ class Nextjs(Component):
             "REVALIDATION_QUEUE_URL": queue.url,
             "REVALIDATION_QUEUE_REGION": region,
             "CACHE_DYNAMO_TABLE": table.name,
+            # Ties the server to the upload: a new server (rendering HTML that names the
+            # new hashed chunks) goes live only after the sync has put those chunks in S3.
+            "HARBOR_ASSETS_VERSION": sync.files_hash.apply(lambda h: h[:16]),
         }
         bucket_arn = bucket.arn
         server_grants = [
@@ -373,7 +382,7 @@ class Nextjs(Component):
         )
         if a.domain:
             dns = dns_for_stage(self.stage)
-            assert dns is not None  # _check_domain made sure
+            assert dns is not None  # checked in __init__
             dns.alias(self, "site", a.domain, distribution.domain_name, distribution.hosted_zone_id)
 
         self.bucket: pulumi.Output[str] = bucket.bucket
@@ -386,19 +395,11 @@ class Nextjs(Component):
         )
         self.register_outputs({"url": self.url, "bucket": self.bucket, "distributionId": self.distribution_id})
 
-    def _check_domain(self) -> None:
-        if self.args.domain and dns_for_stage(self.stage) is None:
-            raise self.fail(
-                f"domain {self.args.domain!r} needs the stage's DNS zone to validate its certificate; "
-                f"set harbor:domain in Pulumi.{self.stage.name}.yaml or drop domain="
-            )
-
     def _assets_bucket(self) -> aws.s3.Bucket:
         account = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=self))
         region = self.stage.region
-        # Assets are rebuilt from source on every deploy: the bucket is not data worth
-        # retaining or protecting, and a destroy must be able to empty it.
-        not_data = pulumi.ResourceOptions(protect=False, retain_on_delete=False)
+        # The stage's removal policy applies as to any bucket (prod keeps it); force_destroy
+        # lets a removing stage's destroy empty it, since its files are rebuilt from source.
         bucket = self.child(
             "assets_bucket",
             aws.s3.Bucket,
@@ -408,7 +409,6 @@ class Nextjs(Component):
                 ),
                 "force_destroy": True,
             },
-            opts=not_data,
         )
         self.child(
             "assets_public_access",

@@ -121,8 +121,7 @@ def test_assets_bucket_is_private_and_only_this_distribution_reads_it_through_oa
     assert any(s["Effect"] == "Deny" and s["Condition"]["Bool"]["aws:SecureTransport"] == "false"
                for s in policy["Statement"])
     bucket = one(plan, "aws:s3/bucket:Bucket", "Web-assets_bucket")
-    # Rebuilt from source every deploy: not data the stage must retain or protect.
-    assert not bucket.protect and not bucket.retain_on_delete
+    assert bucket.protect and bucket.retain_on_delete  # prod's policy, like every bucket
 
 
 def test_one_asset_sync_resource_uploads_the_build_not_one_resource_per_file(build: Build, site: Path) -> None:
@@ -218,6 +217,8 @@ def test_revalidation_fifo_queue_with_consumer_and_tag_cache_table_with_its_seed
     assert server["CACHE_DYNAMO_TABLE"] == "harbor-prod-WebTagCache"
     assert server["REVALIDATION_QUEUE_URL"].endswith("/harbor-prod-WebRevalidationQueue.fifo")
     assert server["CACHE_BUCKET_KEY_PREFIX"] == "_cache"
+    sync = next(r for r in plan.resources if r.name == "Web-assets")
+    assert server["HARBOR_ASSETS_VERSION"] == sync.inputs["files_hash"][:16]
     grants = json.loads(one(plan, "aws:iam/rolePolicy:RolePolicy", "WebServer-policy").inputs["policy"])
     for statement in grants["Statement"]:
         assert "*" not in statement["Resource"]
@@ -286,26 +287,43 @@ def test_links_and_environment_reach_the_server_the_way_sst_resource_reads_them(
     assert "arn:aws:dynamodb:us-east-1:123456789012:table/harbor-dev-Table" in resources
 
 
-def test_a_domain_without_a_stage_zone_is_refused(build: Build, site: Path) -> None:
+def registrations(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Names of the components that got as far as registering themselves."""
+    from components.base import Component
+
+    started: list[str] = []
+    original = Component.__init__
+
+    def spy(self: Component, name: str, *args: Any, **kwargs: Any) -> None:
+        started.append(name)
+        original(self, name, *args, **kwargs)
+
+    monkeypatch.setattr(Component, "__init__", spy)
+    return started
+
+
+def test_a_domain_without_a_stage_zone_is_refused_before_the_site_registers(
+    build: Build, site: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    started = registrations(monkeypatch)
     with pytest.raises(ComponentError, match="needs the stage's DNS zone"):
         build(web(domain="www.example.com"), stage="alice")
+    assert "Web" not in started
 
 
-def test_missing_app_folder_stops_before_any_site_resource_exists(build: Build, site: Path) -> None:
-    registered: list[str] = []
-
-    def body() -> None:
-        try:
-            Nextjs("Web", path="app/nope", build="never")
-        finally:
-            from pulumi.runtime import settings
-
-            registered.extend(r.name for r in settings.SETTINGS.monitor.records)
-
+def test_missing_app_folder_stops_before_any_site_resource_exists(
+    build: Build, site: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    started = registrations(monkeypatch)
     with pytest.raises(ComponentError, match=r"Nextjs 'Web': Next.js app folder .*app/nope does not exist"):
-        build(body)
-    assert "Web" not in registered
-    assert not [name for name in registered if name.startswith("Web")]
+        build(lambda: Nextjs("Web", path="app/nope", build="never"))
+    assert "Web" not in started
+
+
+def test_the_spy_sees_a_site_that_does_register(build: Build, site: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    started = registrations(monkeypatch)
+    build(web())
+    assert "Web" in started
 
 
 def test_broken_app_folder_is_a_clear_error(build: Build, site: Path) -> None:

@@ -85,5 +85,5 @@ def test_every_resource_goes_through_the_stage_provider_with_default_tags(plan_s
     provider = plan.one("pulumi:providers:aws")
     assert '"stage": "staging"' in provider.inputs["defaultTags"]
     assert '"app": "harbor"' in provider.inputs["defaultTags"]
-    custom = [r for r in plan.resources if r.custom and not r.type.startswith("pulumi:providers:")]
-    assert all(r.provider and r.provider.startswith(provider.urn) for r in custom)
+    aws_resources = [r for r in plan.resources if r.type.startswith("aws:")]
+    assert all(r.provider and r.provider.startswith(provider.urn) for r in aws_resources)

@@ -105,7 +105,8 @@ def test_pull_requests_run_tests_plans_for_every_stage_and_workflow_linting():
     assert ".venv/bin/pytest" in scripts
     assert "for stage in dev staging prod" in scripts and "infra plan --stage" in scripts
     assert "infra plan --program bootstrap" in scripts
-    assert "actionlint .github/workflows" in scripts and "zizmor --offline .github/workflows" in scripts
+    assert "actionlint .github/workflows" in scripts
+    assert "zizmor --offline --persona auditor .github/workflows" in scripts
 
 
 def test_pull_requests_get_a_staging_preview_comment_and_a_pr_stage_destroyed_on_close():
