@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import io
 import os
 import shutil
 import stat
@@ -35,7 +36,7 @@ from pathlib import Path
 FIXED_DATE_TIME = (1980, 1, 1, 0, 0, 0)
 FILE_MODE = 0o644
 EXECUTABLE_MODE = 0o755
-COMPRESS_LEVEL = 9
+COMPRESS_LEVEL = 6  # zlib default; fixed so a zlib upgrade of defaults cannot change archives
 
 EXCLUDED_DIRS = frozenset(
     {"__pycache__", ".pytest_cache", ".mypy_cache", ".ruff_cache", ".hypothesis", ".git",
@@ -187,20 +188,18 @@ def _entry(name: str, mode: int) -> zipfile.ZipInfo:
 
 def zip_bytes(entries: Mapping[str, bytes | Path]) -> bytes:
     """A deterministic zip of ``{archive name: contents or file}``, entries in sorted order."""
-    buffer_path = Path(tempfile.mkstemp(suffix=".zip")[1])
-    try:
-        with zipfile.ZipFile(buffer_path, "w", compresslevel=COMPRESS_LEVEL) as archive:
-            for name in sorted(entries):
-                source = entries[name]
-                if isinstance(source, Path):
-                    executable = bool(source.stat().st_mode & stat.S_IXUSR)
-                    data = source.read_bytes()
-                else:
-                    executable, data = False, source
-                archive.writestr(_entry(name, EXECUTABLE_MODE if executable else FILE_MODE), data)
-        return buffer_path.read_bytes()
-    finally:
-        buffer_path.unlink(missing_ok=True)
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name in sorted(entries):
+            source = entries[name]
+            if isinstance(source, Path):
+                executable = bool(source.stat().st_mode & stat.S_IXUSR)
+                data = source.read_bytes()
+            else:
+                executable, data = False, source
+            mode = EXECUTABLE_MODE if executable else FILE_MODE
+            archive.writestr(_entry(name, mode), data, compresslevel=COMPRESS_LEVEL)
+    return buffer.getvalue()
 
 
 def collect(spec: PackageSpec, runner: Runner = subprocess.run) -> dict[str, Path]:

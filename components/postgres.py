@@ -259,7 +259,9 @@ class Postgres(Component):
                 "copy_tags_to_snapshot": True,
                 "deletion_protection": protect,
                 "skip_final_snapshot": not keep_snapshot,
-                # Stage-stable, so a runbook (or a restore) always knows where the data went.
+                # Stage-stable, so a runbook (or a restore) always knows where the data went. AWS
+                # refuses to overwrite a snapshot, so a second delete of the stage stops until the
+                # old one is restored or removed; that stop is safer than a silently lost copy.
                 "final_snapshot_identifier": (
                     self.physical_name("rds.snapshot", suffix="-final") if keep_snapshot else None
                 ),

@@ -12,12 +12,26 @@ import pytest
 from components import ComponentError, Postgres, Vpc
 from components.linking import link_data, link_statements
 from components.postgres import DATA_API_ACTIONS, url_with_password
-from infra.harness import Plan
+from infra.harness import Plan, run_program
 from infra.mocks import short_id
+from tests.conftest import ROOT
 
 CLUSTER = "aws:rds/cluster:Cluster"
 INSTANCE = "aws:rds/clusterInstance:ClusterInstance"
 SECRET_ARN = "arn:aws:secretsmanager:us-east-1:123456789012:secret:rds!cluster-"
+
+
+@pytest.fixture(scope="module")
+def real_plan():
+    """The real program's plan per stage, run once per module: whole-program plans are slow."""
+    plans: dict[str, Plan] = {}
+
+    def get(stage: str) -> Plan:
+        if stage not in plans:
+            plans[stage] = run_program(ROOT, stage)
+        return plans[stage]
+
+    return get
 
 
 def cluster(plan: Plan):
@@ -42,8 +56,8 @@ def linked(**kwargs: Any):
     return body
 
 
-def test_prod_cluster_is_encrypted_protected_backed_up_14_days_and_keeps_a_final_snapshot(plan_stage):
-    plan = plan_stage("prod")
+def test_prod_cluster_is_encrypted_protected_backed_up_14_days_and_keeps_a_final_snapshot(real_plan):
+    plan = real_plan("prod")
     db = cluster(plan)
     inputs = db.inputs
     assert inputs["engine"] == "aurora-postgresql" and inputs["engineMode"] == "provisioned"
@@ -60,8 +74,8 @@ def test_prod_cluster_is_encrypted_protected_backed_up_14_days_and_keeps_a_final
     assert writer.inputs["publiclyAccessible"] is False
 
 
-def test_prod_cluster_sits_in_the_private_subnets_only(plan_stage):
-    plan = plan_stage("prod")
+def test_prod_cluster_sits_in_the_private_subnets_only(real_plan):
+    plan = real_plan("prod")
     private = sorted(f"subnet-{short_id('subnet', f'Vpc-private_subnet-{z}')}" for z in "ab")
     group = plan.one("aws:rds/subnetGroup:SubnetGroup").inputs
     assert sorted(group["subnetIds"]) == private
@@ -69,8 +83,8 @@ def test_prod_cluster_sits_in_the_private_subnets_only(plan_stage):
     assert plan.one(INSTANCE).inputs["dbSubnetGroupName"] == group["name"]
 
 
-def test_dev_pauses_at_zero_acu_keeps_one_day_of_backups_and_is_not_protected(plan_stage):
-    plan = plan_stage("dev")
+def test_dev_pauses_at_zero_acu_keeps_one_day_of_backups_and_is_not_protected(real_plan):
+    plan = real_plan("dev")
     db = cluster(plan)
     assert db.inputs["serverlessv2ScalingConfiguration"] == {
         "minCapacity": 0, "maxCapacity": 2, "secondsUntilAutoPause": 300
@@ -82,8 +96,8 @@ def test_dev_pauses_at_zero_acu_keeps_one_day_of_backups_and_is_not_protected(pl
     assert not plan.one(INSTANCE).protect
 
 
-def test_staging_pauses_after_15_idle_minutes_and_keeps_7_days(plan_stage):
-    db = cluster(plan_stage("staging"))
+def test_staging_pauses_after_15_idle_minutes_and_keeps_7_days(real_plan):
+    db = cluster(real_plan("staging"))
     assert db.inputs["serverlessv2ScalingConfiguration"]["secondsUntilAutoPause"] == 900
     assert db.inputs["backupRetentionPeriod"] == 7
 
@@ -95,8 +109,8 @@ def test_a_retaining_stage_keeps_a_final_snapshot_even_without_protection(build)
     assert db.retain_on_delete and not db.protect and db.inputs["deletionProtection"] is False
 
 
-def test_master_password_is_managed_by_secrets_manager_and_never_in_the_plan(plan_stage):
-    plan = plan_stage("prod")
+def test_master_password_is_managed_by_secrets_manager_and_never_in_the_plan(real_plan):
+    plan = real_plan("prod")
     inputs = cluster(plan).inputs
     assert inputs["manageMasterUserPassword"] is True
     assert "masterPassword" not in inputs and "masterPasswordWo" not in inputs
