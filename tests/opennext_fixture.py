@@ -63,7 +63,7 @@ REAL_OUTPUT: dict[str, Any] = {
 PACKAGE_JSON = {
     "name": "fixture-web",
     "private": True,
-    "dependencies": {"next": "15.5.29", "react": "19.3.1", "react-dom": "19.3.1"},
+    "dependencies": {"next": "15.5.28", "react": "19.3.1", "react-dom": "19.3.1"},
 }
 
 
