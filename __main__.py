@@ -83,14 +83,11 @@ tasks.subscribe_queue("PersonaQueue", persona, filter={"queue": ["persona"]})
 persona.subscribe("app/functions/worker.handler", link=[table])
 
 # -- API: Python routes on an HTTP API at api.<domain> / <stage>-api.<domain> (seeds 001/002)
-# Callers sign in with Clerk; its JWTs carry the user id the handlers trust. A stage without
-# a domain has no Clerk instance, so its routes demand SigV4-signed (IAM) requests instead.
+# Callers sign in with the stage's identity provider (harbor:auth, Clerk in seed 002); its JWTs
+# carry the user id the handlers trust. A stage without one (a personal stage) demands
+# SigV4-signed (IAM) requests instead.
 api = ApiGatewayV2("Api", domain=app.stage.domain_for("api"))
-api_auth = (
-    {"jwt": {"issuer": f"https://clerk.{app.stage.domain}", "audiences": [f"https://{app.stage.domain_for()}"]}}
-    if app.stage.domain
-    else "iam"
-)
+api_auth = {"jwt": app.stage.auth.model_dump()} if app.stage.auth else "iam"
 api_function = {"link": [table, artifacts, database, secrets.SecretKey, tasks], "vpc": vpc}
 api.route("GET /items", {"handler": "app/functions/items.list_items", **api_function}, auth=api_auth)
 api.route("POST /items", {"handler": "app/functions/items.create", **api_function}, auth=api_auth)

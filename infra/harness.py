@@ -21,6 +21,7 @@ import json
 import os
 import runpy
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -138,6 +139,24 @@ def _plain(value: Any) -> Any:
     return str(value)
 
 
+def _release_thread_loop() -> None:
+    """Close the event loop the mock monitor opened in a worker thread for one call.
+
+    Left open, those loops are collected later in an arbitrary order with their sockets
+    and fail noisily ("Invalid file descriptor: -1"); the main thread's loop is the
+    program's own and stays.
+    """
+    if threading.current_thread() is threading.main_thread():
+        return
+    try:
+        loop = asyncio.get_event_loop_policy().get_event_loop()
+    except RuntimeError:
+        return
+    if not loop.is_running():
+        loop.close()
+        asyncio.set_event_loop(None)
+
+
 class RecordingMonitor(pulumi_mocks.MockMonitor):
     """A mock monitor that also keeps every registration request, in order."""
 
@@ -148,6 +167,18 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         self.stack_urn: str | None = None
 
     def RegisterResource(self, request: Any) -> Any:
+        try:
+            return self._record(request)
+        finally:
+            _release_thread_loop()
+
+    def Invoke(self, request: Any) -> Any:
+        try:
+            return super().Invoke(request)
+        finally:
+            _release_thread_loop()
+
+    def _record(self, request: Any) -> Any:
         response = super().RegisterResource(request)
         inputs = {
             key: _plain(rpc.deserialize_property(value))

@@ -81,6 +81,20 @@ class ApiThrottle(_Settings):
     burst_limit: int = Field(2000, gt=0)
 
 
+class ApiAuth(_Settings):
+    """The identity provider whose JWTs the stage's API accepts (Clerk, Cognito, any OIDC issuer).
+
+    Example (a Clerk production instance)::
+
+        harbor:auth:
+          issuer: https://clerk.getreggie.io
+          audiences: [https://getreggie.io]
+    """
+
+    issuer: str = Field(pattern=r"^https://[^\s/]+(/\S*)?$", description="https URL of the token issuer")
+    audiences: tuple[str, ...] = Field(min_length=1, description="accepted `aud` values")
+
+
 class StageConfig(_Settings):
     """The validated settings of one stage.
 
@@ -114,6 +128,9 @@ class StageConfig(_Settings):
     backup_days: int = Field(1, ge=1, le=35, description="database backup retention")
     database: DatabaseSizing = Field(default_factory=DatabaseSizing)
     api_throttle: ApiThrottle = Field(default_factory=ApiThrottle)
+    auth: ApiAuth | None = Field(
+        None, description="JWT issuer the API trusts; without it API routes require IAM-signed requests"
+    )
     cors_origins: tuple[str, ...] | None = Field(
         None, description="allowed browser origins; default: any outside prod, stage domains in prod"
     )

@@ -134,3 +134,11 @@ def test_infra_plan_stops_on_a_bad_stage_file_with_one_line_and_no_traceback(tmp
     assert len(lines) == 1, result.stderr
     assert "Pulumi.broken.yaml" in lines[0] and key in lines[0]
     assert "Traceback" not in result.stderr
+
+
+def test_api_auth_comes_from_the_stage_and_must_be_https():
+    config = load("prod", auth='{"issuer": "https://clerk.getreggie.io", "audiences": ["https://getreggie.io"]}')
+    assert config.auth is not None and config.auth.issuer == "https://clerk.getreggie.io"
+    assert load("alice").auth is None
+    with pytest.raises(StageConfigError, match=r"harbor:auth\.issuer"):
+        load("prod", auth='{"issuer": "http://clerk.getreggie.io", "audiences": ["x"]}')
