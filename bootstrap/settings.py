@@ -15,7 +15,6 @@ Example ``bootstrap/Pulumi.shared.yaml``::
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -27,11 +26,12 @@ from pydantic.alias_generators import to_camel
 from components.github_oidc import (
     DEFAULT_ENVIRONMENTS,
     DeployEnvironment,
+    GithubOwner,
+    GithubRepository,
     check_environments,
-    check_owner,
-    check_repository,
 )
 from stages import StageConfig
+from stages.loader import parse_config_value
 
 PROJECT = "harbor-bootstrap"
 _BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
@@ -46,8 +46,8 @@ class BootstrapSettings(BaseModel):
 
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True)
 
-    owner: str = Field(description="GitHub user or organization, exactly as GitHub spells it")
-    repository: str = Field(description="repository name without the owner")
+    owner: GithubOwner = Field(description="GitHub user or organization, exactly as GitHub spells it")
+    repository: GithubRepository = Field(description="repository name without the owner")
     owner_id: int | None = Field(None, gt=0, description="numeric owner id (immutable OIDC subjects)")
     repository_id: int | None = Field(None, gt=0, description="numeric repository id (immutable OIDC subjects)")
     environments: dict[str, DeployEnvironment] = Field(
@@ -62,16 +62,6 @@ class BootstrapSettings(BaseModel):
     oidc_provider_arn: str | None = Field(
         None, description="the account's existing GitHub OIDC provider; default: create one"
     )
-
-    @field_validator("owner")
-    @classmethod
-    def _exact_owner(cls, owner: str) -> str:
-        return check_owner(owner)
-
-    @field_validator("repository")
-    @classmethod
-    def _exact_repository(cls, repository: str) -> str:
-        return check_repository(repository)
 
     @field_validator("environments", mode="before")
     @classmethod
@@ -124,15 +114,6 @@ class BootstrapSettings(BaseModel):
             raise BootstrapConfigError(f"bootstrap stack {stack!r}: {problems}") from None
 
 
-def _parse(raw: Any) -> Any:
-    if isinstance(raw, str) and raw[:1] in "[{":
-        try:
-            return json.loads(raw)
-        except json.JSONDecodeError:
-            return raw
-    return raw
-
-
 def load_settings(stack: str, config: Mapping[str, Any]) -> BootstrapSettings:
     """Validate the stack's config (``{"harbor-bootstrap:owner": ..., "aws:region": ...}``).
 
@@ -140,7 +121,7 @@ def load_settings(stack: str, config: Mapping[str, Any]) -> BootstrapSettings:
     """
     file = f"bootstrap/Pulumi.{stack}.yaml"
     prefix = f"{PROJECT}:"
-    given = {key[len(prefix):]: _parse(value) for key, value in config.items() if key.startswith(prefix)}
+    given = {key[len(prefix):]: parse_config_value(value) for key, value in config.items() if key.startswith(prefix)}
     if "region" not in given and config.get("aws:region"):
         given["region"] = config["aws:region"]
     try:

@@ -154,6 +154,17 @@ class Component(pulumi.ComponentResource):
         """The stage this component is deployed to."""
         return self.app.stage
 
+    # -- Linkable: components that can be linked add link_properties and link_permissions --
+    @property
+    def link_name(self) -> str:
+        """The name a handler reads this component under: ``Resource.<link_name>``."""
+        return self.component_name
+
+    @property
+    def link_type(self) -> str:
+        """The SST type recorded in link data, as SST's SDKs and console expect."""
+        return self.sst_type
+
     def fail(self, problem: str) -> ComponentError:
         """An error naming this component, for the caller to raise."""
         return ComponentError(f"{type(self).__name__} {self.component_name!r}: {problem}")

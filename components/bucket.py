@@ -235,14 +235,6 @@ class Bucket(Component):
         self.register_outputs({"name": self.name, "arn": self.arn})
 
     # -- Linkable ------------------------------------------------------------------------
-    @property
-    def link_name(self) -> str:
-        return self.component_name
-
-    @property
-    def link_type(self) -> str:
-        return self.sst_type
-
     def link_properties(self) -> dict[str, pulumi.Input[Any]]:
         return {"name": self.name}
 

@@ -402,14 +402,6 @@ class Function(Component):
         return function_url.function_url
 
     # -- Linkable ----------------------------------------------------------------------------
-    @property
-    def link_name(self) -> str:
-        return self.component_name
-
-    @property
-    def link_type(self) -> str:
-        return self.sst_type
-
     def link_properties(self) -> dict[str, pulumi.Input[Any]]:
         return {"name": self.name}
 

@@ -40,11 +40,11 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar
 
 import pulumi
 import pulumi_aws as aws
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from components.base import Component, ComponentArgs
 
@@ -122,6 +122,12 @@ def check_repository(repository: str) -> str:
     if repository in {".", ".."}:
         raise ValueError(f"repository {repository!r} is not a repository name")
     return _check_name("repository", repository, _REPOSITORY, "letters, digits, '.', '_' or '-', e.g. harbor")
+
+
+GithubOwner = Annotated[str, AfterValidator(check_owner)]
+"""A GitHub user or organization, exact: no wildcard can reach a trust policy."""
+GithubRepository = Annotated[str, AfterValidator(check_repository)]
+"""A repository name without its owner, exact."""
 
 
 def _check_name(what: str, value: str, pattern: re.Pattern[str], allowed: str) -> str:
@@ -202,8 +208,8 @@ class DeployEnvironment(_Strict):
 class GithubOidcArgs(ComponentArgs):
     """Arguments of :class:`GithubOidc`."""
 
-    owner: str = Field(description="GitHub user or organization, exactly as GitHub spells it")
-    repository: str = Field(description="repository name without the owner")
+    owner: GithubOwner = Field(description="GitHub user or organization, exactly as GitHub spells it")
+    repository: GithubRepository = Field(description="repository name without the owner")
     owner_id: int | None = Field(None, gt=0, description="numeric owner id, for immutable subjects")
     repository_id: int | None = Field(None, gt=0, description="numeric repository id, for immutable subjects")
     environments: dict[str, DeployEnvironment] = Field(
@@ -219,16 +225,6 @@ class GithubOidcArgs(ComponentArgs):
     )
     state_bucket_arn: Any = Field(None, description="the Pulumi state bucket's ARN (str or Output)")
     secrets_key_arn: Any = Field(None, description="the KMS key for awskms:// secrets (str or Output)")
-
-    @field_validator("owner")
-    @classmethod
-    def _exact_owner(cls, owner: str) -> str:
-        return check_owner(owner)
-
-    @field_validator("repository")
-    @classmethod
-    def _exact_repository(cls, repository: str) -> str:
-        return check_repository(repository)
 
     @field_validator("environments", mode="before")
     @classmethod

@@ -368,14 +368,6 @@ class Postgres(Component):
         return proxy
 
     # -- Linkable ------------------------------------------------------------------------
-    @property
-    def link_name(self) -> str:
-        return self.component_name
-
-    @property
-    def link_type(self) -> str:
-        return self.sst_type
-
     def link_properties(self) -> dict[str, pulumi.Input[Any]]:
         return {
             "clusterArn": self.cluster_arn,

@@ -292,14 +292,6 @@ class SnsTopic(Component):
             )
 
     # -- Linkable ------------------------------------------------------------------------
-    @property
-    def link_name(self) -> str:
-        return self.component_name
-
-    @property
-    def link_type(self) -> str:
-        return self.sst_type
-
     def link_properties(self) -> dict[str, pulumi.Input[Any]]:
         return {"arn": self.arn}
 

@@ -499,14 +499,6 @@ class Vpc(Component):
         return {"Name": self.physical_name("ec2.tag", suffix=suffix)}
 
     # -- Linkable ------------------------------------------------------------------------
-    @property
-    def link_name(self) -> str:
-        return self.component_name
-
-    @property
-    def link_type(self) -> str:
-        return self.sst_type
-
     def link_properties(self) -> dict[str, pulumi.Input[Any]]:
         return {
             "id": self.id,

@@ -38,7 +38,7 @@ def _allowed_keys() -> dict[str, str]:
     }
 
 
-def _parse_value(raw: Any) -> Any:
+def parse_config_value(raw: Any) -> Any:
     """Pulumi hands config values over as strings; objects and lists arrive JSON encoded."""
     if isinstance(raw, str) and raw[:1] in "[{":
         try:
@@ -98,7 +98,7 @@ def load_stage(stage: str, app: str, config: Mapping[str, Any]) -> StageConfig:
                 f"{full_key} is not a stage setting{hint} (allowed: {', '.join(sorted(allowed))})"
             )
             continue
-        given[key] = _parse_value(raw)
+        given[key] = parse_config_value(raw)
     if not problems:
         try:
             return StageConfig(**_merge(defaults_for(stage), given), name=stage, app=app)
