@@ -22,7 +22,6 @@ stage's protection. Linking grants object read/write/delete and list on this buc
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar, Literal
 
@@ -33,6 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from components.base import Component, ComponentArgs
 from components.linking import Permission
 from components.naming import stable_hash
+from components.policies import deny_insecure_transport, policy_json
 
 StorageClass = Literal[
     "STANDARD_IA", "ONEZONE_IA", "INTELLIGENT_TIERING", "GLACIER_IR", "GLACIER", "DEEP_ARCHIVE"
@@ -247,21 +247,7 @@ class Bucket(Component):
 
 def tls_only_policy(bucket_arn: str) -> str:
     """A bucket policy that refuses every request not made over TLS."""
-    return json.dumps(
-        {
-            "Version": "2012-10-17",
-            "Statement": [
-                {
-                    "Sid": "DenyInsecureTransport",
-                    "Effect": "Deny",
-                    "Principal": "*",
-                    "Action": "s3:*",
-                    "Resource": [bucket_arn, f"{bucket_arn}/*"],
-                    "Condition": {"Bool": {"aws:SecureTransport": "false"}},
-                }
-            ],
-        }
-    )
+    return policy_json(deny_insecure_transport("s3:*", [bucket_arn, f"{bucket_arn}/*"]))
 
 
 def _lifecycle_rule(rule: LifecycleRule) -> dict[str, Any]:

@@ -35,6 +35,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from components.base import Component, ComponentArgs
 from components.linking import Permission
+from components.policies import allow_service, deny_insecure_transport, policy_json
 
 if TYPE_CHECKING:
     from components.function import Function
@@ -255,28 +256,14 @@ class Queue(Component):
 
     def _policy_document(self) -> pulumi.Output[str]:
         def document(arn: str, senders: list[tuple[str, str]]) -> str:
-            statements: list[dict[str, Any]] = [
-                {
-                    "Sid": "DenyInsecureTransport",
-                    "Effect": "Deny",
-                    "Principal": "*",
-                    "Action": "sqs:*",
-                    "Resource": arn,
-                    "Condition": {"Bool": {"aws:SecureTransport": "false"}},
-                }
-            ]
-            for index, (service, source_arn) in enumerate(senders):
-                statements.append(
-                    {
-                        "Sid": f"Allow{service.split('.')[0].upper()}Send{index}",
-                        "Effect": "Allow",
-                        "Principal": {"Service": service},
-                        "Action": "sqs:SendMessage",
-                        "Resource": arn,
-                        "Condition": {"ArnEquals": {"aws:SourceArn": source_arn}},
-                    }
+            allows = [
+                allow_service(
+                    f"Allow{service.split('.')[0].upper()}Send{index}", service, "sqs:SendMessage", arn,
+                    source_arn=source_arn,
                 )
-            return json.dumps({"Version": "2012-10-17", "Statement": statements}, sort_keys=True)
+                for index, (service, source_arn) in enumerate(senders)
+            ]
+            return policy_json(deny_insecure_transport("sqs:*", arn), *allows)
 
         senders = self._senders.output.apply(
             lambda pending: pulumi.Output.all(

@@ -34,6 +34,7 @@ from pydantic import Field, model_validator
 
 from components.base import Component, ComponentArgs
 from components.linking import Permission
+from components.policies import allow_service, deny_insecure_transport, policy_json
 from components.queue import Queue
 
 if TYPE_CHECKING:
@@ -304,22 +305,7 @@ class SnsTopic(Component):
 
 
 def _tls_only_policy(topic_arn: str) -> str:
-    return json.dumps(
-        {
-            "Version": "2012-10-17",
-            "Statement": [
-                {
-                    "Sid": "DenyInsecureTransport",
-                    "Effect": "Deny",
-                    "Principal": "*",
-                    "Action": "sns:Publish",
-                    "Resource": topic_arn,
-                    "Condition": {"Bool": {"aws:SecureTransport": "false"}},
-                }
-            ],
-        },
-        sort_keys=True,
-    )
+    return policy_json(deny_insecure_transport("sns:Publish", topic_arn))
 
 
 def _queue_url(arn: str) -> str:
@@ -330,27 +316,7 @@ def _queue_url(arn: str) -> str:
 
 
 def _sns_may_send(queue_arn: str, topic_arn: str) -> str:
-    return json.dumps(
-        {
-            "Version": "2012-10-17",
-            "Statement": [
-                {
-                    "Sid": "AllowTopicSend",
-                    "Effect": "Allow",
-                    "Principal": {"Service": "sns.amazonaws.com"},
-                    "Action": "sqs:SendMessage",
-                    "Resource": queue_arn,
-                    "Condition": {"ArnEquals": {"aws:SourceArn": topic_arn}},
-                },
-                {
-                    "Sid": "DenyInsecureTransport",
-                    "Effect": "Deny",
-                    "Principal": "*",
-                    "Action": "sqs:*",
-                    "Resource": queue_arn,
-                    "Condition": {"Bool": {"aws:SecureTransport": "false"}},
-                },
-            ],
-        },
-        sort_keys=True,
+    return policy_json(
+        allow_service("AllowTopicSend", "sns.amazonaws.com", "sqs:SendMessage", queue_arn, source_arn=topic_arn),
+        deny_insecure_transport("sqs:*", queue_arn),
     )
