@@ -89,10 +89,14 @@ persona.subscribe("app/functions/worker.handler", link=[table])
 api = ApiGatewayV2("Api", domain=app.stage.domain_for("api"))
 api_auth = {"jwt": app.stage.auth.model_dump()} if app.stage.auth else "iam"
 api_function = {"link": [table, artifacts, database, secrets.SecretKey, tasks], "vpc": vpc}
-api.route("GET /items", {"handler": "app/functions/items.list_items", **api_function}, auth=api_auth)
-api.route("POST /items", {"handler": "app/functions/items.create", **api_function}, auth=api_auth)
-api.route("GET /items/{id}", {"handler": "app/functions/items.get", **api_function}, auth=api_auth)
-api.route("DELETE /items/{id}", {"handler": "app/functions/items.delete", **api_function}, auth=api_auth)
+item_routes = {
+    "GET /items": "list_items",
+    "POST /items": "create",
+    "GET /items/{id}": "get",
+    "DELETE /items/{id}": "delete",
+}
+for route_key, handler in item_routes.items():
+    api.route(route_key, {"handler": f"app/functions/items.{handler}", **api_function}, auth=api_auth)
 
 # -- Web: the Next.js sites through OpenNext, at <domain> / <stage>.<domain> (seeds 000/002)
 # Built from app/web when its sources or lockfile change, reused otherwise. A clone without

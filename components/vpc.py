@@ -404,15 +404,7 @@ class Vpc(Component):
             },
         )
         profile = self._instance_profile("nat")
-        ami = aws.ec2.get_ami_output(
-            most_recent=True,
-            owners=[FCK_NAT_OWNER],
-            filters=[
-                {"name": "name", "values": [FCK_NAT_NAME]},
-                {"name": "architecture", "values": ["arm64"]},
-            ],
-            opts=pulumi.InvokeOutputOptions(parent=self),
-        )
+        ami = self._newest_arm64_ami(FCK_NAT_OWNER, FCK_NAT_NAME)
         targets = []
         for index in range(count):
             zone = self.availability_zones[index]
@@ -447,6 +439,18 @@ class Vpc(Component):
             targets.append({"network_interface_id": instance.primary_network_interface_id})
         return targets
 
+    def _newest_arm64_ami(self, owner: str, name_pattern: str) -> pulumi.Output[Any]:
+        """The newest arm64 image of one publisher (looked up by owner, never by name alone)."""
+        return aws.ec2.get_ami_output(
+            most_recent=True,
+            owners=[owner],
+            filters=[
+                {"name": "name", "values": [name_pattern]},
+                {"name": "architecture", "values": ["arm64"]},
+            ],
+            opts=pulumi.InvokeOutputOptions(parent=self),
+        )
+
     def _bastion(self) -> aws.ec2.Instance:
         """A bastion for port forwarding through SSM Session Manager: no key pair, no open port."""
         group = self.child(
@@ -465,15 +469,7 @@ class Vpc(Component):
             },
         )
         profile = self._instance_profile("bastion")
-        ami = aws.ec2.get_ami_output(
-            most_recent=True,
-            owners=[AMAZON_OWNER],
-            filters=[
-                {"name": "name", "values": [AL2023_NAME]},
-                {"name": "architecture", "values": ["arm64"]},
-            ],
-            opts=pulumi.InvokeOutputOptions(parent=self),
-        )
+        ami = self._newest_arm64_ami(AMAZON_OWNER, AL2023_NAME)
         # In a public subnet with a public address when there is no NAT, so it can reach SSM.
         public = self.nat_type == "none"
         subnets = self.public_subnets if public else self.private_subnets

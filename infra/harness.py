@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import json
 import os
 import runpy
@@ -310,10 +309,8 @@ def run_mocked(
         outputs = loop.run_until_complete(_resolve_outputs())
     finally:
         reset_app()
-        # The mock monitor runs in executor threads that each open an event loop; end those
-        # threads now so their loops close while the interpreter is whole, not at exit.
+        # End the executor threads the mock monitor ran in, so no run leaves threads behind.
         loop.run_until_complete(loop.shutdown_default_executor())
-        gc.collect()
         loop.close()
         asyncio.set_event_loop(None)
     return Plan(project=project, stage=stage, resources=monitor.records, outputs=outputs)

@@ -70,3 +70,28 @@ def test_unknown_stage_is_planned_as_a_personal_stage(capsys):
 def test_a_missing_program_folder_is_a_clear_error(capsys):
     with pytest.raises(SystemExit, match=r"no Pulumi\.yaml"):
         main(["plan", "--stage", "dev", "--program", "/nonexistent"])
+
+
+def test_a_clone_without_node_modules_plans_and_says_the_sites_were_skipped(tmp_path):
+    import os
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    for name in ("Pulumi.yaml", "Pulumi.dev.yaml", "__main__.py"):
+        shutil.copy(root / name, tmp_path / name)
+    shutil.copytree(
+        root / "app", tmp_path / "app",
+        ignore=shutil.ignore_patterns("node_modules", ".open-next", ".next", "__pycache__"),
+    )
+    env = {**os.environ, "HARBOR_CACHE_DIR": str(root / ".build" / "harbor")}
+    infra = Path(sys.executable).parent / "infra"
+    result = subprocess.run(
+        [str(infra), "plan", "--stage", "dev", "--program", str(tmp_path)],
+        capture_output=True, text=True, timeout=300, check=False, env=env,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "WARNING: Nextjs 'Web' skipped: app/web has no node_modules" in result.stderr
+    assert "run `npm ci` in app/web" in result.stderr
