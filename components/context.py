@@ -11,6 +11,7 @@ Example::
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import pulumi
@@ -51,8 +52,48 @@ _current: App | None = None
 
 
 def stage_tags(stage: StageConfig) -> dict[str, str]:
-    """The tags that identify a stage's resources in the AWS console and the bill."""
-    return {"app": stage.app, "stage": stage.name, "managed-by": "pulumi"}
+    """The tags every resource of a stage carries: the stage file's ``tags``, then harbor's own.
+
+    Example: ``harbor:tags: {Owner: platform, CostCenter: "1234"}`` adds two tags to every
+    resource, components and raw ``pulumi_aws`` resources alike.
+    """
+    return {**stage.tags, "app": stage.app, "stage": stage.name, "managed-by": "pulumi"}
+
+
+def stage_provider_transformation(provider: Callable[[], aws.Provider | None]) -> pulumi.ResourceTransformation:
+    """A stack transformation giving raw ``pulumi_aws`` resources the stage's provider.
+
+    Without it a resource created directly in ``__main__.py`` (``aws.s3.Bucket("Raw")``)
+    would go through Pulumi's default provider: no default tags, and the region from
+    ``aws:region`` rather than the stage's. A resource that names its own provider, or
+    whose parent passes one down (every component's children), is left alone.
+    """
+
+    def apply(args: pulumi.ResourceTransformationArgs) -> pulumi.ResourceTransformationResult | None:
+        if not args.type_.startswith("aws:") or not isinstance(args.resource, pulumi.CustomResource):
+            return None
+        opts = args.opts
+        if opts.provider is not None or _names_aws(opts.providers):
+            return None
+        parent = opts.parent
+        if parent is not None and "aws" in (getattr(parent, "_providers", None) or {}):
+            return None
+        chosen = provider()
+        if chosen is None:
+            return None
+        return pulumi.ResourceTransformationResult(
+            args.props, pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(provider=chosen))
+        )
+
+    return apply
+
+
+def _names_aws(providers: object) -> bool:
+    if isinstance(providers, Mapping):
+        return "aws" in providers
+    if isinstance(providers, list | tuple):
+        return any(getattr(p, "package", None) == "aws" for p in providers)
+    return False
 
 
 def _aws_provider(stage: StageConfig, region: str, tags: dict[str, str]) -> aws.Provider:
@@ -73,7 +114,9 @@ def start_app(stage: StageConfig | None = None) -> App:
     global _current
     stage = stage or load_current_stage()
     pulumi.runtime.register_stack_transformation(removal_transformation(stage))
-    _current = App(stage=stage, provider=_aws_provider(stage, stage.region, stage_tags(stage)))
+    app = App(stage=stage, provider=_aws_provider(stage, stage.region, stage_tags(stage)))
+    pulumi.runtime.register_stack_transformation(stage_provider_transformation(lambda: app.provider))
+    _current = app
     return _current
 
 

@@ -10,7 +10,7 @@ from typing import Any
 import pulumi
 from pydantic import ValidationError
 
-from stages.model import StageConfig, defaults_for
+from stages.model import STAGE_DEFAULTS, StageConfig, defaults_for
 
 # Keys the loader fills itself; a stage file may not set them.
 _DERIVED_KEYS = {"name", "app"}
@@ -99,9 +99,16 @@ def load_stage(stage: str, app: str, config: Mapping[str, Any]) -> StageConfig:
             )
             continue
         given[key] = parse_config_value(raw)
+    chosen = given.get("defaults")
+    if chosen is not None and (not isinstance(chosen, str) or chosen not in STAGE_DEFAULTS):
+        problems.append(
+            f"{prefix}defaults must be one of {', '.join(STAGE_DEFAULTS)} (got {chosen!r}): "
+            "the stage whose defaults this stage takes"
+        )
     if not problems:
         try:
-            return StageConfig(**_merge(defaults_for(stage), given), name=stage, app=app)
+            base = defaults_for(stage, chosen if isinstance(chosen, str) else None)
+            return StageConfig(**_merge(base, given), name=stage, app=app)
         except ValidationError as exc:
             problems = [_describe(error, app) for error in exc.errors(include_url=False)]
     raise StageConfigError("\n".join(f"{file}: {problem}" for problem in problems))

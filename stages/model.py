@@ -13,6 +13,14 @@ Example ``Pulumi.prod.yaml``::
       harbor:natCount: 2
       harbor:domain: getreggie.io
       harbor:dns: cloudflare
+
+A production stage with another name says so, and takes prod's defaults::
+
+    # Pulumi.production.yaml
+    config:
+      reggie:defaults: prod       # start from prod's defaults (retain, protect, 14-day backups)
+      reggie:apex: true           # serve at getreggie.io, api.getreggie.io
+      reggie:tags: {Environment: production, Owner: platform}
 """
 
 from __future__ import annotations
@@ -33,8 +41,17 @@ LOG_RETENTION_DAYS = (
     1096, 1827, 2192, 2557, 2922, 3288, 3653,
 )
 
+DefaultsName = Literal["dev", "staging", "prod"]
+
 STAGE_NAME = re.compile(r"^[a-z][a-z0-9-]{0,23}$")
 DOMAIN_NAME = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
+# AWS tag rules shared by every service: keys up to 128, values up to 256 characters of
+# letters, digits, spaces and + - = . _ : / @; the aws: prefix is AWS's own.
+TAG_KEY = re.compile(r"^[\w .:/=+\-@]{1,128}$")
+TAG_VALUE = re.compile(r"^[\w .:/=+\-@]{0,256}$")
+# Tags harbor sets itself on every resource (see components.context.stage_tags).
+RESERVED_TAGS = frozenset({"app", "stage", "managed-by"})
+MAX_CUSTOM_TAGS = 40  # AWS allows 50 per resource; leave room for the components' own
 
 
 class _Settings(BaseModel):
@@ -134,6 +151,41 @@ class StageConfig(_Settings):
     cors_origins: tuple[str, ...] | None = Field(
         None, description="allowed browser origins; default: any outside prod, stage domains in prod"
     )
+    defaults: DefaultsName | None = Field(
+        None,
+        description="whose defaults this stage starts from (dev, staging or prod); default: the "
+        "stage's own name if it is one of those, else dev's",
+    )
+    apex: bool | None = Field(
+        None,
+        description="serve at the apex domain (the production stage); default: true for the stage "
+        "named prod, or any stage taking prod's defaults",
+    )
+    tags: dict[str, str] = Field(
+        default_factory=dict,
+        description="tags on every AWS resource, besides app/stage/managed-by (e.g. Owner, CostCenter)",
+    )
+
+    @field_validator("tags")
+    @classmethod
+    def _valid_tags(cls, tags: dict[str, str]) -> dict[str, str]:
+        if len(tags) > MAX_CUSTOM_TAGS:
+            raise ValueError(f"{len(tags)} tags is more than the {MAX_CUSTOM_TAGS} allowed; drop some")
+        for key, value in tags.items():
+            if key.lower().startswith("aws:"):
+                raise ValueError(f"tag {key!r}: the aws: prefix is reserved for AWS; rename it")
+            if key in RESERVED_TAGS:
+                raise ValueError(f"tag {key!r} is set by harbor itself (app, stage, managed-by); rename it")
+            if not TAG_KEY.match(key):
+                raise ValueError(
+                    f"tag key {key!r} must be 1-128 letters, digits, spaces or + - = . _ : / @"
+                )
+            if not TAG_VALUE.match(value):
+                raise ValueError(
+                    f"tag {key!r} value {value!r} must be up to 256 letters, digits, spaces or "
+                    "+ - = . _ : / @"
+                )
+        return tags
 
     @field_validator("log_retention_days")
     @classmethod
@@ -168,8 +220,14 @@ class StageConfig(_Settings):
 
     @property
     def is_production(self) -> bool:
-        """True for the stage that serves at the apex domain."""
-        return self.name == "prod"
+        """True for the stage that serves at the apex domain.
+
+        That is the stage named ``prod``, a stage taking prod's ``defaults``, or one whose
+        file says ``apex: true`` (seed 002 calls its production stage ``production``).
+        """
+        if self.apex is not None:
+            return self.apex
+        return (self.defaults or self.name) == "prod"
 
     @property
     def dns_zone(self) -> str | None:
@@ -231,6 +289,9 @@ STAGE_DEFAULTS: dict[str, dict[str, object]] = {
 }
 
 
-def defaults_for(stage: str) -> dict[str, object]:
-    """The default settings of a stage; unknown stages are personal and get dev's."""
-    return dict(STAGE_DEFAULTS.get(stage, STAGE_DEFAULTS["dev"]))
+def defaults_for(stage: str, defaults: str | None = None) -> dict[str, object]:
+    """The default settings of a stage: those it names in ``defaults``, else its own.
+
+    A stage that names none and is not dev, staging or prod is personal and gets dev's.
+    """
+    return dict(STAGE_DEFAULTS.get(defaults or stage, STAGE_DEFAULTS["dev"]))

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pulumi
 import pulumi_aws as aws
 
 from components import Bucket, Dynamo, current_app
 from components.removal import STATEFUL_TYPES
+from infra.harness import read_stage_file
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def _table() -> Dynamo:
@@ -87,3 +93,43 @@ def test_every_resource_goes_through_the_stage_provider_with_default_tags(plan_s
     assert '"app": "harbor"' in provider.inputs["defaultTags"]
     aws_resources = [r for r in plan.resources if r.type.startswith("aws:")]
     assert all(r.provider and r.provider.startswith(provider.urn) for r in aws_resources)
+
+
+def test_raw_resources_get_the_stage_provider_region_tags_and_removal_policy(build):
+    """A resource made straight from pulumi_aws, with no provider, is treated like a component's."""
+
+    def body() -> None:
+        aws.s3.Bucket("RawBucket")
+        aws.dynamodb.Table(
+            "RawTable", hash_key="id", attributes=[{"name": "id", "type": "S"}], billing_mode="PAY_PER_REQUEST"
+        )
+        aws.sns.Topic("RawTopic")
+
+    plan = build(body, stage="prod", region="ap-southeast-1", tags={"Owner": "team-kefir"})
+    provider = plan.one("pulumi:providers:aws")
+    assert provider.inputs["region"] == "ap-southeast-1"
+    assert json.loads(provider.inputs["defaultTags"])["tags"] == {
+        "Owner": "team-kefir", "app": "harbor", "stage": "prod", "managed-by": "pulumi",
+    }
+    for name in ("RawBucket", "RawTable", "RawTopic"):
+        assert plan.named(name).provider.startswith(provider.urn + "::"), name
+    assert plan.named("RawBucket").protect and plan.named("RawBucket").retain_on_delete
+    assert plan.named("RawTable").protect and plan.named("RawTable").retain_on_delete
+    assert not plan.named("RawTopic").protect and not plan.named("RawTopic").retain_on_delete
+
+
+def test_a_raw_resource_with_its_own_provider_keeps_it(build):
+    def body() -> None:
+        other = aws.Provider("elsewhere", region="eu-west-1")
+        aws.sns.Topic("Pinned", opts=pulumi.ResourceOptions(provider=other))
+
+    plan = build(body)
+    assert plan.named("Pinned").provider.startswith(plan.named("elsewhere").urn + "::")
+
+
+def test_custom_tags_reach_every_component_through_the_provider(plan_stage):
+    plan = plan_stage("dev", config={**read_stage_file(ROOT, "dev"), "harbor:tags": '{"CostCenter": "CC-7"}'})
+    provider = plan.one("pulumi:providers:aws")
+    assert json.loads(provider.inputs["defaultTags"])["tags"]["CostCenter"] == "CC-7"
+    aws_resources = [r for r in plan.resources if r.type.startswith("aws:")]
+    assert aws_resources and all(r.provider.startswith(provider.urn + "::") for r in aws_resources)

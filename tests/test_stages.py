@@ -142,3 +142,65 @@ def test_api_auth_comes_from_the_stage_and_must_be_https():
     assert load("alice").auth is None
     with pytest.raises(StageConfigError, match=r"harbor:auth\.issuer"):
         load("prod", auth='{"issuer": "http://clerk.getreggie.io", "audiences": ["x"]}')
+
+
+# -- a production stage under another name, custom tags ---------------------------------------
+
+
+def test_a_stage_taking_prod_defaults_is_production_and_serves_at_the_apex():
+    production = load("production", defaults="prod", domain="getreggie.io")
+    assert (production.removal, production.protect, production.backup_days) == ("retain", True, 14)
+    assert production.is_production
+    assert production.domain_for() == "getreggie.io"
+    assert production.domain_for("api") == "api.getreggie.io"
+
+
+def test_without_defaults_a_stage_named_production_is_a_personal_dev_like_stage():
+    production = load("production", domain="getreggie.io")
+    assert (production.removal, production.protect) == ("remove", False)
+    assert not production.is_production
+    assert production.domain_for("api") == "production-api.getreggie.io"
+
+
+def test_apex_alone_moves_a_stage_to_the_apex_without_prod_defaults():
+    live = load("live", apex="true", domain="example.com")
+    assert live.domain_for("api") == "api.example.com"
+    assert (live.removal, live.protect) == ("remove", False)
+    # and prod can be told it is not the apex (a shadow prod on a subdomain)
+    assert load("prod", apex="false", domain="example.com").domain_for() == "prod.example.com"
+
+
+def test_settings_in_the_file_override_the_defaults_it_takes():
+    config = load("production", defaults="prod", backupDays="21", protect="false")
+    assert (config.backup_days, config.protect, config.removal) == (21, False, "retain")
+
+
+def test_staging_defaults_can_be_taken_by_another_name():
+    qa = load("qa", defaults="staging")
+    assert (qa.backup_days, qa.log_retention_days) == (7, 14)
+    assert not qa.is_production
+
+
+def test_tags_come_from_the_stage_file():
+    config = load("dev", tags='{"Environment": "dev", "Owner": "team-kefir", "CostCenter": "CC-42"}')
+    assert config.tags == {"Environment": "dev", "Owner": "team-kefir", "CostCenter": "CC-42"}
+
+
+@pytest.mark.parametrize(
+    ("config", "expected"),
+    [
+        ({"defaults": "production"}, "harbor:defaults must be one of dev, staging, prod (got 'production')"),
+        ({"defaults": '["prod"]'}, "harbor:defaults must be one of dev, staging, prod"),
+        ({"apex": "maybe"}, "harbor:apex must be a valid boolean"),
+        ({"tags": '{"aws:owner": "x"}'}, "the aws: prefix is reserved"),
+        ({"tags": '{"stage": "x"}'}, "tag 'stage' is set by harbor itself"),
+        ({"tags": '{"Owner": "a|b"}'}, "tag 'Owner' value 'a|b' must be up to 256"),
+        ({"tags": '{"bad#key": "x"}'}, "tag key 'bad#key' must be 1-128"),
+        ({"tags": '{"Owner": 5}'}, "harbor:tags.Owner must be a valid string"),
+    ],
+)
+def test_bad_production_and_tag_settings_are_named(config, expected):
+    with pytest.raises(StageConfigError) as error:
+        load("dev", **config)
+    assert str(error.value).startswith("Pulumi.dev.yaml: ")
+    assert expected in str(error.value)
