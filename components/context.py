@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
@@ -28,6 +29,9 @@ class App:
     stage: StageConfig
     provider: aws.Provider
     _regional_providers: dict[str, aws.Provider] = field(default_factory=dict)
+    shared: dict[tuple[str, object], Any] = field(default_factory=dict)
+    """What components share across the program, by (kind, key): one policy per external queue,
+    every Queue by its ARN output, and the like."""
 
     @property
     def name(self) -> str:

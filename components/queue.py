@@ -135,6 +135,14 @@ class Settling(Generic[T]):
         return True
 
 
+def queue_for_arn(arn: object) -> Queue | None:
+    """The Queue whose ``arn`` output this is, if any was created in this program."""
+    from components.context import current_app
+
+    found = current_app().shared.get(("queue-by-arn", id(arn)))
+    return found if isinstance(found, Queue) and found.arn is arn else None
+
+
 class Queue(Component):
     """An SQS queue.
 
@@ -221,6 +229,8 @@ class Queue(Component):
         self.url: pulumi.Output[str] = self.queue.url
         self.arn: pulumi.Output[str] = self.queue.arn
         self.name: pulumi.Output[str] = self.queue.name
+        # So a topic given ``queue.arn`` (as SST's subscribeQueue takes it) finds this queue.
+        self.app.shared[("queue-by-arn", id(self.arn))] = self
 
         if self.dead_letter_queue is not None:
             # Only this queue may move messages into its DLQ.

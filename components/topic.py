@@ -14,9 +14,12 @@ Defaults: encrypted with the AWS managed key ``alias/aws/sns`` (or ``kms_key_arn
 topic policy that refuses requests not made over TLS, FIFO topics deduplicating by
 content. ``filter`` is an SNS filter policy on message attributes (``filter_scope=
 "body"`` filters on the JSON body instead). A queue subscription also lets this
-topic, and only this topic, send to the queue. AWS rules enforced at plan time:
-a FIFO topic delivers only to FIFO queues, a standard topic only to standard ones,
-and a FIFO topic cannot invoke a function directly (put a FIFO queue in between).
+topic, and only this topic, send to the queue; several topics feeding one queue
+share that queue's one policy, each with its own statement (a second policy would
+replace the first). AWS rules enforced at plan time: a standard topic cannot deliver
+to a FIFO queue, and a FIFO topic cannot invoke a function directly (put a queue in
+between). A FIFO topic may deliver to a standard queue (seed 001): SNS then keeps
+neither order nor exactly-once delivery on that queue.
 
 Linking grants ``sns:Publish`` on this topic only; the handler reads ``Resource.<Name>.arn``.
 """
@@ -35,7 +38,7 @@ from pydantic import Field, model_validator
 from components.base import Component, ComponentArgs
 from components.linking import Permission
 from components.policies import allow_service, deny_insecure_transport, policy_json
-from components.queue import Queue
+from components.queue import Queue, Settling, queue_for_arn
 
 if TYPE_CHECKING:
     from components.function import Function
@@ -238,6 +241,8 @@ class SnsTopic(Component):
         """
         name = self._claim(key)
         policy = filter_policy(self, filter)
+        if isinstance(queue, pulumi.Output):
+            queue = queue_for_arn(queue) or queue
         if isinstance(queue, Queue):
             self._check_fifo(queue.fifo, f"Queue {queue.component_name!r}")
             queue_arn: pulumi.Input[str] = queue.arn
@@ -249,17 +254,7 @@ class SnsTopic(Component):
                     raise self.fail(f"subscribe_queue({key!r}): {queue!r} is not an SQS queue ARN")
                 self._check_fifo(queue.endswith(".fifo"), f"queue {queue!r}")
             queue_arn = queue
-            sender_policy = self.child(
-                "queue_policy",
-                aws.sqs.QueuePolicy,
-                {
-                    "queue_url": pulumi.Output.from_input(queue).apply(_queue_url),
-                    "policy": pulumi.Output.all(queue, self.arn).apply(
-                        lambda parts: _sns_may_send(parts[0], parts[1])
-                    ),
-                },
-                key=name,
-            )
+            sender_policy = self._external_queue_policy(name, queue)
         else:
             raise self.fail(
                 f"subscribe_queue({key!r}) needs a Queue or a queue ARN, not {type(queue).__name__}"
@@ -280,12 +275,34 @@ class SnsTopic(Component):
             opts=pulumi.ResourceOptions(depends_on=[sender_policy]),
         )
 
-    def _check_fifo(self, queue_is_fifo: bool, what: str) -> None:
-        if self.fifo and not queue_is_fifo:
-            raise self.fail(
-                f"a FIFO topic delivers only to FIFO queues, and {what} is standard; create the "
-                "queue with fifo=True"
+    def _external_queue_policy(self, key: str, queue_arn: str | pulumi.Output[str]) -> aws.sqs.QueuePolicy:
+        """The one policy of a queue given by ARN, shared by every topic that feeds it."""
+        shared = self.app.shared
+        slot = ("external-queue-policy", queue_arn if isinstance(queue_arn, str) else id(queue_arn))
+        if slot not in shared:
+            senders: Settling[pulumi.Input[str]] = Settling()
+            resource = self.child(
+                "queue_policy",
+                aws.sqs.QueuePolicy,
+                {
+                    "queue_url": pulumi.Output.from_input(queue_arn).apply(_queue_url),
+                    "policy": pulumi.Output.all(
+                        queue_arn, senders.output.apply(lambda pending: pulumi.Output.all(*pending))
+                    ).apply(lambda parts: _sns_may_send(parts[0], parts[1])),
+                },
+                key=key,
             )
+            shared[slot] = (resource, senders)
+        resource, senders = shared[slot]
+        if not senders.add(self.arn):
+            raise self.fail(
+                f"subscribe_queue({key!r}): the policy of {queue_arn} was already handed to the engine; "
+                "subscribe every topic to it before any synchronous lookup"
+            )
+        return resource
+
+    def _check_fifo(self, queue_is_fifo: bool, what: str) -> None:
+        # A FIFO topic may deliver to a standard queue (AWS allows it; order is not kept there).
         if not self.fifo and queue_is_fifo:
             raise self.fail(
                 f"{what} is FIFO, and SNS delivers to FIFO queues only from FIFO topics; create "
@@ -315,8 +332,12 @@ def _queue_url(arn: str) -> str:
     return f"https://sqs.{region}.{suffix}/{account}/{name}"
 
 
-def _sns_may_send(queue_arn: str, topic_arn: str) -> str:
+def _sns_may_send(queue_arn: str, topic_arns: Sequence[str]) -> str:
     return policy_json(
-        allow_service("AllowTopicSend", "sns.amazonaws.com", "sqs:SendMessage", queue_arn, source_arn=topic_arn),
+        *[
+            allow_service(f"AllowTopicSend{index}", "sns.amazonaws.com", "sqs:SendMessage", queue_arn,
+                          source_arn=topic_arn)
+            for index, topic_arn in enumerate(topic_arns)
+        ],
         deny_insecure_transport("sqs:*", queue_arn),
     )

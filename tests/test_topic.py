@@ -159,9 +159,7 @@ def test_body_filters_use_the_message_body_scope(build):
 @pytest.mark.parametrize(
     ("topic_fifo", "queue", "problem"),
     [
-        (True, {"fifo": False}, "a FIFO topic delivers only to FIFO queues"),
         (False, {"fifo": True}, "is FIFO, and SNS delivers to FIFO queues only from FIFO topics"),
-        (True, "arn:aws:sqs:us-east-1:123456789012:plain", "a FIFO topic delivers only to FIFO queues"),
         (False, "arn:aws:sqs:us-east-1:123456789012:q.fifo", "only from FIFO topics"),
     ],
 )
@@ -172,6 +170,60 @@ def test_fifo_mismatch_between_topic_and_queue_is_refused(build, topic_fifo, que
 
     with pytest.raises(ComponentError, match=problem):
         build(body)
+
+
+def test_fifo_topic_delivers_to_a_standard_queue_given_as_its_arn_output_as_seed_001_writes_it(build):
+    """SST's subscribeQueue takes ``queue.arn``; the statement still joins the queue's own policy."""
+
+    def body() -> None:
+        tasks = SnsTopic("TaskTopic", fifo=True)
+        persona = Queue("PersonaQueue")
+        tasks.subscribe_queue("PersonaQueue", persona.arn, filter={"queue": ["persona"]})
+
+    plan = build(body)
+
+    queue_arn = QUEUE_ARN.format(stage="dev", name="PersonaQueue")
+    subscription = plan.one(SUBSCRIPTION)
+    assert subscription.inputs["endpoint"] == queue_arn
+    assert subscription.inputs["topic"] == TOPIC_ARN.format(stage="dev", name="TaskTopic.fifo")
+    policy = plan.one(QUEUE_POLICY)  # one policy: the queue's own, not a second one per topic
+    assert policy.parent == plan.one("harbor:aws:Queue").urn
+    (allow,) = [s for s in json.loads(policy.inputs["policy"])["Statement"] if s["Effect"] == "Allow"]
+    assert allow["Condition"] == {"ArnEquals": {"aws:SourceArn": TOPIC_ARN.format(stage="dev", name="TaskTopic.fifo")}}
+    assert policy.urn in subscription.dependencies
+
+
+def test_fifo_topic_delivers_to_a_standard_queue_component(build):
+    def body() -> None:
+        SnsTopic("TaskTopic", fifo=True).subscribe_queue("Plain", Queue("Plain"))
+
+    subscription = build(body).one(SUBSCRIPTION)
+    assert subscription.inputs["endpoint"] == QUEUE_ARN.format(stage="dev", name="Plain")
+
+
+def test_topics_feeding_one_external_queue_share_one_policy_with_every_statement(build):
+    external = "arn:aws:sqs:us-east-1:123456789012:partner-inbox"
+
+    def body() -> None:
+        SnsTopic("A").subscribe_queue("Partner", external)
+        SnsTopic("B", fifo=True).subscribe_queue("Partner", external)
+        SnsTopic("C").subscribe_queue("Partner", external)
+
+    plan = build(body)
+
+    policy = plan.one(QUEUE_POLICY)
+    statements = json.loads(policy.inputs["policy"])["Statement"]
+    allows = [s for s in statements if s["Effect"] == "Allow"]
+    assert [s["Condition"]["ArnEquals"]["aws:SourceArn"] for s in allows] == [
+        TOPIC_ARN.format(stage="dev", name="A"),
+        TOPIC_ARN.format(stage="dev", name="B.fifo"),
+        TOPIC_ARN.format(stage="dev", name="C"),
+    ]
+    assert len({s["Sid"] for s in allows}) == 3
+    assert all(s["Resource"] == external for s in allows)
+    assert [s["Effect"] for s in statements].count("Deny") == 1
+    subscriptions = plan.of_type(SUBSCRIPTION)
+    assert len(subscriptions) == 3 and all(policy.urn in s.dependencies for s in subscriptions)
 
 
 def test_fifo_topic_cannot_invoke_a_function_directly(build):
