@@ -12,6 +12,7 @@ removal policy and protection::
 from components.api import ApiGatewayV2
 from components.base import Component, ComponentArgs, ComponentError
 from components.bucket import Bucket
+from components.cognito import CognitoUserPool, CognitoUserPoolClient
 from components.context import App, current_app, start_app
 from components.dns import CloudflareDns, DnsAdapter, Route53Dns, dns_for_stage, validated_certificate
 from components.dynamo import Dynamo
@@ -30,6 +31,8 @@ __all__ = [
     "App",
     "Bucket",
     "CloudflareDns",
+    "CognitoUserPool",
+    "CognitoUserPoolClient",
     "Component",
     "ComponentArgs",
     "ComponentError",

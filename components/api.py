@@ -1,4 +1,4 @@
-"""ApiGatewayV2: an HTTP API whose routes are Lambda functions.
+"""ApiGatewayV2: an HTTP API whose routes are Lambda functions; linkable (``Resource.Api.url``).
 
 Example (seeds 001/002/003)::
 
@@ -106,7 +106,8 @@ class RouteAuth(_Strict):
     jwt: JwtAuth
 
 
-Auth = Literal["iam"] | Mapping[str, Any] | None
+Auth = Literal["iam"] | Mapping[str, Any] | Any | None
+"""None, "iam", ``{"jwt": {...}}``, a CognitoUserPoolClient, or ``(pool, client)``."""
 
 
 class ApiGatewayV2Args(ComponentArgs):
@@ -251,7 +252,8 @@ class ApiGatewayV2(Component):
         """Send requests matching ``key`` (``"GET /items/{id}"`` or ``"$default"``) to a function.
 
         ``handler`` is a Function, a handler string or a dict of Function arguments.
-        ``auth``: None (public), ``"iam"`` (SigV4) or ``{"jwt": {"issuer": ..., "audiences": [...]}}``.
+        ``auth``: None (public), ``"iam"`` (SigV4), ``{"jwt": {"issuer": ..., "audiences": [...]}}``,
+        or a Cognito app client (``pool.add_client(...)``, or ``(pool, client)``) whose tokens it accepts.
         """
         try:
             parse_route_key(key)
@@ -312,6 +314,7 @@ class ApiGatewayV2(Component):
             return {"authorization_type": "NONE"}
         if auth == "iam":
             return {"authorization_type": "AWS_IAM"}
+        auth = self._cognito_auth(key, auth)
         if not isinstance(auth, Mapping):
             raise self.fail(
                 f"route {key!r}: auth must be None, 'iam' or {{'jwt': {{'issuer': ..., 'audiences': [...]}}}}"
@@ -325,6 +328,24 @@ class ApiGatewayV2(Component):
         if jwt.scopes:
             spec["authorization_scopes"] = jwt.scopes
         return spec
+
+    def _cognito_auth(self, key: str, auth: Any) -> Any:
+        """A Cognito client, or a (pool, client) pair, as the JWT settings that accept its tokens."""
+        from components.cognito import CognitoUserPool, CognitoUserPoolClient
+
+        if isinstance(auth, CognitoUserPoolClient):
+            return auth.jwt()
+        if isinstance(auth, tuple) and len(auth) == 2 and isinstance(auth[0], CognitoUserPool):
+            pool, client = auth
+            if not isinstance(client, CognitoUserPoolClient) or client.pool is not pool:
+                raise self.fail(f"route {key!r}: auth=(pool, client) needs a client made by that pool's add_client")
+            return pool.jwt(client)
+        if isinstance(auth, CognitoUserPool):
+            raise self.fail(
+                f"route {key!r}: a user pool alone does not say which app's tokens to accept; "
+                "pass a client (pool.add_client(...)) or (pool, client)"
+            )
+        return auth
 
     def _jwt_authorizer(self, jwt: JwtAuth) -> aws.apigatewayv2.Authorizer:
         def identity(value: Any) -> Any:
@@ -347,6 +368,15 @@ class ApiGatewayV2(Component):
                 key=f"jwt{index}",
             )
         return self._authorizers[cache_key]
+
+    # -- Linkable ------------------------------------------------------------------------
+    def link_properties(self) -> dict[str, pulumi.Input[Any]]:
+        return {"url": self.url}
+
+    def link_permissions(self) -> list[Any]:
+        # Calling a public or JWT route needs no IAM; IAM routes need execute-api:Invoke,
+        # which the caller's own Function(permissions=[...]) grants where wanted.
+        return []
 
     # -- CORS and domain -------------------------------------------------------------------
     def _cors(self) -> dict[str, Any] | None:

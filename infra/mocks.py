@@ -76,6 +76,7 @@ ARNS: dict[str, str] = {
         "arn:aws:lambda:{region}:{account}:event-source-mapping:{id}"
     ),
     "aws:route53/zone:Zone": "arn:aws:route53:::hostedzone/{id}",
+    "aws:cognito/userPool:UserPool": "arn:aws:cognito-idp:{region}:{account}:userpool/{id}",
 }
 
 # Inputs that hold a resource's physical name; auto-named when the program leaves them out.
@@ -290,6 +291,19 @@ def _lambda_invocation(inputs: dict[str, Any], name: str, region: str, ctx: Mock
     return {"result": "{}"}
 
 
+def _user_pool(inputs: dict[str, Any], name: str, region: str, ctx: MockContext) -> dict[str, Any]:
+    """Pool ids start with their region, as Cognito's do (``us-east-1_AbC123xyz``)."""
+    pool_id = f"{region}_{short_id('pool', name, length=9)}"
+    return {"id": pool_id, "endpoint": f"cognito-idp.{region}.amazonaws.com/{pool_id}"}
+
+
+def _user_pool_client(inputs: dict[str, Any], name: str, region: str, ctx: MockContext) -> dict[str, Any]:
+    extra: dict[str, Any] = {"id": short_id("client", name, length=26)}
+    if inputs.get("generateSecret"):
+        extra["clientSecret"] = short_id("secret", name, length=51)
+    return extra
+
+
 EXTRA_STATE: dict[str, ExtraState] = {
     "aws:dynamodb/table:Table": _table,
     "aws:s3/bucket:Bucket": _bucket,
@@ -320,6 +334,8 @@ EXTRA_STATE: dict[str, ExtraState] = {
     "aws:rds/proxy:Proxy": _rds_proxy,
     "aws:route53/zone:Zone": _hosted_zone,
     "aws:route53/record:Record": _route53_record,
+    "aws:cognito/userPool:UserPool": _user_pool,
+    "aws:cognito/userPoolClient:UserPoolClient": _user_pool_client,
 }
 
 # Types whose ``name`` input AWS fills in when left out (Pulumi auto-naming).
