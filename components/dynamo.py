@@ -10,16 +10,28 @@ Example (seed 000's single-table design)::
         ttl="expiresAt",
     )
 
-Secure defaults: on-demand billing, encryption at rest, point-in-time recovery and
-deletion protection whenever the stage protects its data. Linking grants item-level
-actions on this table and its indexes only, never ``dynamodb:*``.
+Secure defaults: on-demand billing, encryption at rest, point-in-time recovery on every
+stage (it is cheap; ``point_in_time_recovery=False`` opts out) and deletion protection
+whenever the stage protects its data. Linking grants item-level actions on this table
+and its indexes only, never ``dynamodb:*``.
+
+``subscribe`` sends the table's changes to a function (seed 003-style fan-out)::
+
+    table.subscribe("Audit", "app/functions/audit.handler",
+                    filters=[{"eventName": ["INSERT", "MODIFY"]}])
+
+It turns the stream on (new and old images) when ``stream`` was not set, lets the
+function read this table's stream only, splits a failing batch to find the bad record,
+retries it a few times and then parks it in an encrypted queue (``failures``), so one
+poison record never blocks its shard until it expires.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping, Sequence
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import pulumi
 import pulumi_aws as aws
@@ -27,6 +39,10 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from components.base import Component, ComponentArgs
 from components.linking import Permission
+from components.queue import Settling
+
+if TYPE_CHECKING:
+    from components.function import Function
 
 FieldType = Literal["string", "number", "binary"]
 Projection = Literal["all", "keys-only"] | list[str]
@@ -55,6 +71,18 @@ STREAM_ACTIONS = (
     "dynamodb:GetShardIterator",
     "dynamodb:ListStreams",
 )
+
+
+MAX_FILTERS = 5  # Lambda's default quota of filters per event source mapping
+COMPONENT_KEY = re.compile(r"^[A-Za-z][A-Za-z0-9]{0,39}$")
+# Top-level fields of a DynamoDB stream record, the ones a filter pattern can match.
+STREAM_RECORD_KEYS = frozenset(
+    {"eventID", "eventName", "eventVersion", "eventSource", "awsRegion", "dynamodb", "userIdentity"}
+)
+
+
+def _stream_view(view: str) -> str:
+    return view.upper().replace("-", "_")
 
 
 class _Strict(BaseModel):
@@ -94,8 +122,8 @@ class DynamoArgs(ComponentArgs):
     local_indexes: dict[str, LocalIndex] = Field(default_factory=dict, max_length=5)
     stream: StreamView | None = Field(None, description="emit a change stream with this view")
     ttl: str | None = Field(None, description="attribute holding each item's expiry (epoch seconds)")
-    point_in_time_recovery: bool | None = Field(
-        None, description="continuous backups; default: on when the stage protects its data"
+    point_in_time_recovery: bool = Field(
+        True, description="continuous backups for 35 days, on every stage; False opts out"
     )
     deletion_protection: bool | None = Field(
         None, description="AWS-side deletion protection; default: the stage's protect"
@@ -160,14 +188,16 @@ def _projection(projection: Projection) -> dict[str, Any]:
 class Dynamo(Component):
     """A DynamoDB table.
 
-    Outputs: ``name``, ``arn``, ``stream_arn`` (when ``stream`` is set).
-    Transformable children: ``table``.
+    Outputs: ``name``, ``arn``, ``stream_arn`` (when ``stream`` is set or a subscriber turned it on).
+    Transformable children: ``table``, ``subscriber_policy``, ``failures``, ``event_source_mapping``.
     """
 
     type_token: ClassVar[str] = "harbor:aws:Dynamo"
     sst_type: ClassVar[str] = "sst.aws.Dynamo"
     Args: ClassVar[type[ComponentArgs]] = DynamoArgs
-    transformable: ClassVar[tuple[str, ...]] = ("table",)
+    transformable: ClassVar[tuple[str, ...]] = (
+        "table", "subscriber_policy", "failures", "event_source_mapping",
+    )
 
     args: DynamoArgs
 
@@ -181,6 +211,14 @@ class Dynamo(Component):
         super().__init__(name, args, opts, **kwargs)
         a = self.args
         protect = self.stage.protect
+        self._subscribers: dict[str, Function] = {}
+        # A subscriber added later in the program turns the stream on (see Settling).
+        self._stream_wanted: Settling[str] = Settling()
+        stream_view: pulumi.Input[str | None] = (
+            _stream_view(a.stream)
+            if a.stream
+            else self._stream_wanted.output.apply(lambda wanted: _stream_view(wanted[0]) if wanted else None)
+        )
         self.table = self.child(
             "table",
             aws.dynamodb.Table,
@@ -201,12 +239,10 @@ class Dynamo(Component):
                     {"name": index_name, "range_key": index.range_key, **_projection(index.projection)}
                     for index_name, index in a.local_indexes.items()
                 ] or None,
-                "stream_enabled": a.stream is not None,
-                "stream_view_type": a.stream.upper().replace("-", "_") if a.stream else None,
+                "stream_enabled": pulumi.Output.from_input(stream_view).apply(lambda view: view is not None),
+                "stream_view_type": stream_view,
                 "ttl": {"attribute_name": a.ttl, "enabled": True} if a.ttl else None,
-                "point_in_time_recovery": {
-                    "enabled": protect if a.point_in_time_recovery is None else a.point_in_time_recovery
-                },
+                "point_in_time_recovery": {"enabled": a.point_in_time_recovery},
                 "deletion_protection_enabled": (
                     protect if a.deletion_protection is None else a.deletion_protection
                 ),
@@ -217,6 +253,122 @@ class Dynamo(Component):
         self.arn: pulumi.Output[str] = self.table.arn
         self.stream_arn: pulumi.Output[str] | None = self.table.stream_arn if a.stream else None
         self.register_outputs({"name": self.name, "arn": self.arn})
+
+    # -- stream subscribers ---------------------------------------------------------------------
+    def subscribe(
+        self,
+        name: str,
+        handler_or_function: Function | str | Mapping[str, Any],
+        *,
+        filters: Sequence[Mapping[str, Any]] | None = None,
+        batch_size: int = 100,
+        starting_position: Literal["latest", "trim-horizon"] = "latest",
+        retries: int = 3,
+        **function_args: Any,
+    ) -> Function:
+        """Invoke a function with batches of this table's changes; returns the function.
+
+        ``filters`` are Lambda event filter patterns (up to 5; a record matching any is
+        delivered), e.g. ``[{"eventName": ["INSERT"]}]``. ``retries`` is how often a failing
+        record is retried before it is parked in the ``failures`` queue.
+        """
+        from components.function import Function, resolve_function
+
+        if not COMPONENT_KEY.match(name):
+            raise self.fail(f"subscriber name {name!r} must be letters and digits, starting with a letter")
+        if name in self._subscribers:
+            raise self.fail(f"already has a subscriber named {name!r}; give each one its own name")
+        patterns = self._filter_patterns(filters)
+        if not 1 <= batch_size <= 10000:
+            raise self.fail(f"batch_size {batch_size} must be between 1 and 10000")
+        if not 0 <= retries <= 10000:
+            raise self.fail(f"retries {retries} must be between 0 and 10000")
+        if function_args and isinstance(handler_or_function, Function):
+            raise self.fail(
+                f"{sorted(function_args)} configure a new function; pass them to the Function you created"
+            )
+        if self.args.stream is None and not self._stream_wanted.items:
+            if not self._stream_wanted.add("new-and-old-images"):
+                raise self.fail(
+                    "the table was already handed to the engine when a subscriber was added; set "
+                    "stream='new-and-old-images' on the table or subscribe right after creating it"
+                )
+            self.stream_arn = self.table.stream_arn
+        spec: Function | str | Mapping[str, Any] = handler_or_function
+        if function_args:
+            spec = {"handler": spec, **function_args} if isinstance(spec, str) else {**spec, **function_args}
+        function = resolve_function(self, name, spec)
+        self._subscribers[name] = function
+        stream_arn = self.table.stream_arn
+
+        failures = self.child(
+            "failures",
+            aws.sqs.Queue,
+            {
+                "name": self.physical_name("sqs.queue", suffix=f"-{name}-failures"),
+                "message_retention_seconds": 1209600,  # 14 days, SQS's longest
+                "sqs_managed_sse_enabled": True,
+            },
+            key=name,
+        )
+        statements = pulumi.Output.all(
+            Permission(STREAM_ACTIONS, [stream_arn]).statement(),
+            Permission(("sqs:SendMessage",), [failures.arn]).statement(),
+        )
+        policy = self.child(
+            "subscriber_policy",
+            aws.iam.RolePolicy,
+            {
+                "role": function.role.id,
+                "policy": statements.apply(
+                    lambda s: json.dumps({"Version": "2012-10-17", "Statement": list(s)}, sort_keys=True)
+                ),
+            },
+            key=name,
+        )
+        self.child(
+            "event_source_mapping",
+            aws.lambda_.EventSourceMapping,
+            {
+                "event_source_arn": stream_arn,
+                "function_name": function.arn,
+                "starting_position": starting_position.upper().replace("-", "_"),
+                "batch_size": batch_size,
+                "bisect_batch_on_function_error": True,
+                "maximum_retry_attempts": retries,
+                "function_response_types": ["ReportBatchItemFailures"],
+                "destination_config": {"on_failure": {"destination_arn": failures.arn}},
+                "filter_criteria": (
+                    {"filters": [{"pattern": pattern} for pattern in patterns]} if patterns else None
+                ),
+            },
+            key=name,
+            # Lambda checks the role can read the stream when the mapping is created.
+            opts=pulumi.ResourceOptions(depends_on=[policy]),
+        )
+        return function
+
+    def _filter_patterns(self, filters: Sequence[Mapping[str, Any]] | None) -> list[str]:
+        if filters is None:
+            return []
+        if isinstance(filters, Mapping) or not isinstance(filters, Sequence) or not filters:
+            raise self.fail(
+                'filters must be a non-empty list of patterns, e.g. [{"eventName": ["INSERT"]}]'
+            )
+        if len(filters) > MAX_FILTERS:
+            raise self.fail(f"{len(filters)} filters; Lambda accepts {MAX_FILTERS} per subscriber")
+        patterns = []
+        for pattern in filters:
+            if not isinstance(pattern, Mapping) or not pattern:
+                raise self.fail(f"filter {pattern!r} must be a non-empty dict such as {{\"eventName\": [\"INSERT\"]}}")
+            unknown = sorted(set(pattern) - STREAM_RECORD_KEYS)
+            if unknown:
+                raise self.fail(
+                    f"filter key {', '.join(map(repr, unknown))} is not in a stream record; use "
+                    f"{', '.join(sorted(STREAM_RECORD_KEYS))}"
+                )
+            patterns.append(json.dumps(pattern, sort_keys=True, separators=(",", ":")))
+        return patterns
 
     # -- Linkable ------------------------------------------------------------------------
     def link_properties(self) -> dict[str, pulumi.Input[Any]]:

@@ -247,3 +247,29 @@ def test_the_application_serves_its_item_routes_on_the_stage_api_domain(plan_sta
                 assert "*" not in statement["Resource"]
                 assert not any(a == "*" or a.endswith(":*") for a in statement["Action"])
     assert plan.one("aws:apigatewayv2/domainName:DomainName").inputs["domainName"] == host
+
+
+def test_the_api_is_linkable_by_its_url_and_grants_nothing(build):
+    from components.linking import link_data, link_statements
+
+    def body() -> None:
+        api = ApiGatewayV2("Api")
+        pulumi.export("link", link_data([api]))
+        pulumi.export("statements", link_statements([api]))
+
+    plan = build(body)
+    api_id = plan.outputs["link"]["Api"]["url"].split("//")[1].split(".")[0]
+    assert plan.outputs["link"] == {
+        "Api": {"url": f"https://{api_id}.execute-api.us-east-1.amazonaws.com", "type": "sst.aws.ApiGatewayV2"}
+    }
+    assert plan.outputs["statements"] == []
+
+
+def test_a_linked_api_with_a_domain_gives_its_custom_url(build):
+    from components.linking import link_data
+
+    def body() -> None:
+        pulumi.export("link", link_data([ApiGatewayV2("Api", domain="api.getreggie.io")]))
+
+    plan = build(body, stage="prod", domain="getreggie.io")
+    assert plan.outputs["link"]["Api"]["url"] == "https://api.getreggie.io"

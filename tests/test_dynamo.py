@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
+
 import pulumi
 import pytest
 
 from components import ComponentError, Dynamo
-from components.dynamo import ITEM_ACTIONS
+from components.dynamo import ITEM_ACTIONS, STREAM_ACTIONS
 from components.linking import link_statements
 
 
@@ -47,10 +49,114 @@ def test_prod_turns_on_point_in_time_recovery_and_deletion_protection(build):
     assert inputs["deletionProtectionEnabled"] is True
 
 
-def test_dev_leaves_recovery_and_deletion_protection_off(build):
+def test_dev_keeps_point_in_time_recovery_but_leaves_deletion_protection_off(build):
     inputs = table_inputs(build(single_table, stage="dev"))
-    assert inputs["pointInTimeRecovery"] == {"enabled": False}
+    assert inputs["pointInTimeRecovery"] == {"enabled": True}
     assert inputs["deletionProtectionEnabled"] is False
+
+
+@pytest.mark.parametrize("stage", ["dev", "prod"])
+def test_point_in_time_recovery_can_be_turned_off(build, stage):
+    inputs = table_inputs(build(lambda: single_table(point_in_time_recovery=False), stage=stage))
+    assert inputs["pointInTimeRecovery"] == {"enabled": False}
+
+
+def test_a_table_without_subscribers_or_stream_has_no_stream(build):
+    inputs = table_inputs(build(single_table))
+    assert inputs["streamEnabled"] is False and "streamViewType" not in inputs
+
+
+# -- stream subscribers ---------------------------------------------------------------------
+
+MAPPING = "aws:lambda/eventSourceMapping:EventSourceMapping"
+STREAM = "arn:aws:dynamodb:us-east-1:123456789012:table/harbor-dev-Table/stream/2026-01-01T00:00:00.000"
+
+
+def test_subscribe_turns_the_stream_on_and_sends_changes_through_filters(build):
+    def body() -> None:
+        table = single_table()
+        table.subscribe("Audit", "app/functions/worker.handler", filters=[{"eventName": ["INSERT", "MODIFY"]}],
+                        timeout=30)
+
+    plan = build(body)
+
+    table = table_inputs(plan)
+    assert table["streamEnabled"] is True and table["streamViewType"] == "NEW_AND_OLD_IMAGES"
+    mapping = plan.one(MAPPING)
+    assert mapping.inputs["eventSourceArn"] == STREAM
+    assert mapping.inputs["functionName"] == "arn:aws:lambda:us-east-1:123456789012:function:harbor-dev-TableAudit"
+    assert mapping.inputs["startingPosition"] == "LATEST"
+    assert mapping.inputs["filterCriteria"] == {"filters": [{"pattern": '{"eventName":["INSERT","MODIFY"]}'}]}
+    assert mapping.inputs["bisectBatchOnFunctionError"] is True
+    assert mapping.inputs["maximumRetryAttempts"] == 3
+    assert mapping.inputs["functionResponseTypes"] == ["ReportBatchItemFailures"]
+    failures = plan.one("aws:sqs/queue:Queue")
+    assert failures.inputs["name"] == "harbor-dev-Table-Audit-failures"
+    assert failures.inputs["sqsManagedSseEnabled"] is True
+    assert mapping.inputs["destinationConfig"] == {
+        "onFailure": {"destinationArn": "arn:aws:sqs:us-east-1:123456789012:harbor-dev-Table-Audit-failures"}
+    }
+    assert plan.one("aws:lambda/function:Function").inputs["timeout"] == 30
+
+
+def test_the_subscriber_may_read_this_stream_and_park_failures_only_before_its_mapping_exists(build):
+    def body() -> None:
+        single_table(stream="new-image").subscribe("Audit", "app/functions/worker.handler")
+
+    plan = build(body)
+
+    assert table_inputs(plan)["streamViewType"] == "NEW_IMAGE"  # the view given is kept
+    (policy,) = [p for p in plan.of_type("aws:iam/rolePolicy:RolePolicy") if p.name.startswith("Table-")]
+    statements = json.loads(policy.inputs["policy"])["Statement"]
+    assert statements == [
+        {"Effect": "Allow", "Action": sorted(STREAM_ACTIONS), "Resource": [STREAM]},
+        {"Effect": "Allow", "Action": ["sqs:SendMessage"],
+         "Resource": ["arn:aws:sqs:us-east-1:123456789012:harbor-dev-Table-Audit-failures"]},
+    ]
+    assert policy.inputs["role"].startswith("TableAudit-role")  # the subscriber's own role
+    assert policy.urn in plan.one(MAPPING).dependencies
+    assert "filterCriteria" not in plan.one(MAPPING).inputs
+
+
+def test_two_subscribers_get_their_own_mapping_and_failure_queue(build):
+    def body() -> None:
+        table = single_table()
+        table.subscribe("Audit", "app/functions/worker.handler", starting_position="trim-horizon")
+        table.subscribe("Search", "app/functions/worker.handler", retries=0, batch_size=10)
+
+    plan = build(body)
+    mappings = {m.name: m.inputs for m in plan.of_type(MAPPING)}
+    assert mappings["Table-event_source_mapping-Audit"]["startingPosition"] == "TRIM_HORIZON"
+    assert mappings["Table-event_source_mapping-Search"]["maximumRetryAttempts"] == 0
+    assert mappings["Table-event_source_mapping-Search"]["batchSize"] == 10
+    assert len(plan.of_type("aws:sqs/queue:Queue")) == 2
+
+
+@pytest.mark.parametrize(
+    ("subscribe", "problem"),
+    [
+        ({"filters": {"eventName": ["INSERT"]}}, "non-empty list of patterns"),
+        ({"filters": []}, "non-empty list of patterns"),
+        ({"filters": [{}]}, "non-empty dict"),
+        ({"filters": [{"eventname": ["INSERT"]}]}, "filter key 'eventname' is not in a stream record"),
+        ({"filters": [{"eventName": ["INSERT"]}] * 6}, "6 filters; Lambda accepts 5"),
+        ({"batch_size": 0}, "batch_size 0"),
+        ({"retries": -1}, "retries -1"),
+    ],
+)
+def test_bad_subscriptions_are_refused(build, subscribe, problem):
+    with pytest.raises(ComponentError, match=problem):
+        build(lambda: single_table().subscribe("Audit", "app/functions/worker.handler", **subscribe))
+
+
+def test_a_second_subscriber_with_the_same_name_is_refused(build):
+    def body() -> None:
+        table = single_table()
+        table.subscribe("Audit", "app/functions/worker.handler")
+        table.subscribe("Audit", "app/functions/worker.handler")
+
+    with pytest.raises(ComponentError, match="already has a subscriber named 'Audit'"):
+        build(body)
 
 
 def test_projections_local_indexes_stream_and_ttl(build):
