@@ -18,12 +18,27 @@ Every bucket blocks all public access, enforces bucket-owner object ownership,
 encrypts at rest, denies any request not made over TLS, and aborts incomplete
 multipart uploads after 7 days unless a rule says otherwise. Versioning follows the
 stage's protection. Linking grants object read/write/delete and list on this bucket only.
+
+``subscribe`` sends S3 event notifications to a function, a :class:`Queue` or an
+:class:`SnsTopic`::
+
+    uploads.subscribe("Thumbnails", "app/functions/thumbs.handler", filter_suffix=".jpg")
+    uploads.subscribe("Audit", audit_queue, events=["s3:ObjectRemoved:*"])
+
+A bucket has one notification configuration, so every subscription joins it. Each
+destination first lets this bucket (and only it) deliver to it: a Lambda permission
+for ``s3.amazonaws.com`` with this bucket's ARN and account, a statement in the
+queue's or topic's own policy. The configuration waits for those grants, since S3
+checks them when it is written. AWS refusals caught at plan time: FIFO queues and
+topics, a topic on the AWS managed key (its key policy cannot let S3 in), and two
+subscriptions whose events and prefix/suffix overlap.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import pulumi
 import pulumi_aws as aws
@@ -33,6 +48,30 @@ from components.base import Component, ComponentArgs
 from components.linking import Permission
 from components.naming import stable_hash
 from components.policies import deny_insecure_transport, policy_json
+from components.queue import Queue, Settling
+
+if TYPE_CHECKING:
+    from components.function import Function
+    from components.topic import SnsTopic
+
+# The event types S3 notifies about (https://docs.aws.amazon.com/AmazonS3/latest/userguide/notification-how-to-event-types-and-destinations.html).
+S3_EVENTS = frozenset(
+    {
+        "s3:ObjectCreated:*", "s3:ObjectCreated:Put", "s3:ObjectCreated:Post", "s3:ObjectCreated:Copy",
+        "s3:ObjectCreated:CompleteMultipartUpload",
+        "s3:ObjectRemoved:*", "s3:ObjectRemoved:Delete", "s3:ObjectRemoved:DeleteMarkerCreated",
+        "s3:ObjectRestore:*", "s3:ObjectRestore:Post", "s3:ObjectRestore:Completed", "s3:ObjectRestore:Delete",
+        "s3:ReducedRedundancyLostObject",
+        "s3:Replication:*", "s3:Replication:OperationFailedReplication",
+        "s3:Replication:OperationMissedThreshold", "s3:Replication:OperationReplicatedAfterThreshold",
+        "s3:Replication:OperationNotTracked",
+        "s3:LifecycleExpiration:*", "s3:LifecycleExpiration:Delete",
+        "s3:LifecycleExpiration:DeleteMarkerCreated", "s3:LifecycleTransition",
+        "s3:IntelligentTiering", "s3:ObjectTagging:*", "s3:ObjectTagging:Put", "s3:ObjectTagging:Delete",
+        "s3:ObjectAcl:Put",
+    }
+)
+_SUBSCRIPTION = re.compile(r"^[A-Za-z][A-Za-z0-9]{0,39}$")
 
 StorageClass = Literal[
     "STANDARD_IA", "ONEZONE_IA", "INTELLIGENT_TIERING", "GLACIER_IR", "GLACIER", "DEEP_ARCHIVE"
@@ -133,7 +172,8 @@ class Bucket(Component):
     hash of the account and region keeps two accounts' stages from colliding.
     Outputs: ``name``, ``arn``, ``domain_name``.
     Transformable children: ``bucket``, ``public_access_block``, ``ownership``,
-    ``encryption``, ``versioning``, ``lifecycle``, ``cors``, ``policy``.
+    ``encryption``, ``versioning``, ``lifecycle``, ``cors``, ``policy``, ``notification``,
+    ``permission``.
     """
 
     type_token: ClassVar[str] = "harbor:aws:Bucket"
@@ -141,7 +181,7 @@ class Bucket(Component):
     Args: ClassVar[type[ComponentArgs]] = BucketArgs
     transformable: ClassVar[tuple[str, ...]] = (
         "bucket", "public_access_block", "ownership", "encryption",
-        "versioning", "lifecycle", "cors", "policy",
+        "versioning", "lifecycle", "cors", "policy", "notification", "permission",
     )
 
     args: BucketArgs
@@ -157,6 +197,9 @@ class Bucket(Component):
         a = self.args
         stage = self.stage
         account = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=self))
+        self._account_id: pulumi.Output[str] = account.account_id
+        self._subscriptions: list[_Subscription] = []
+        self._destinations: Settling[pulumi.Output[dict[str, Any]]] | None = None
         self.bucket = self.child(
             "bucket",
             aws.s3.Bucket,
@@ -234,6 +277,143 @@ class Bucket(Component):
         self.domain_name: pulumi.Output[str] = self.bucket.bucket_regional_domain_name
         self.register_outputs({"name": self.name, "arn": self.arn})
 
+    # -- event notifications ---------------------------------------------------------------
+    def subscribe(
+        self,
+        name: str,
+        target: Function | Queue | SnsTopic | str | Mapping[str, Any],
+        *,
+        events: Sequence[str] = ("s3:ObjectCreated:*",),
+        filter_prefix: str | None = None,
+        filter_suffix: str | None = None,
+        **function_args: Any,
+    ) -> Function | Queue | SnsTopic:
+        """Notify ``target`` of ``events`` on keys matching the prefix/suffix; returns the target.
+
+        ``target`` is a Function, a handler string or a dict of Function arguments (with
+        ``function_args`` such as ``link=[...]``), a :class:`Queue` or an :class:`SnsTopic`.
+        """
+        from components.function import Function, resolve_function
+        from components.topic import SnsTopic
+
+        subscription = self._check_subscription(name, events, filter_prefix, filter_suffix)
+        if function_args and not isinstance(target, str | Mapping):
+            raise self.fail(f"subscribe({name!r}): {sorted(function_args)} configure a new function only")
+        if isinstance(target, Queue):
+            if target.fifo:
+                raise self.fail(f"subscribe({name!r}): S3 cannot notify FIFO queues; use a standard Queue")
+            grant: pulumi.Resource = target.allow_send_from("s3.amazonaws.com", self.arn)
+            kind, arn = "queues", target.arn
+        elif isinstance(target, SnsTopic):
+            if target.fifo:
+                raise self.fail(f"subscribe({name!r}): S3 cannot notify FIFO topics; use a standard SnsTopic")
+            if not target.args.kms_key_arn:
+                raise self.fail(
+                    f"subscribe({name!r}): topic {target.component_name!r} is encrypted with the AWS managed "
+                    "key alias/aws/sns, whose key policy cannot let S3 publish; give the topic kms_key_arn= "
+                    "a customer managed key that allows s3.amazonaws.com kms:GenerateDataKey and kms:Decrypt"
+                )
+            grant = target.allow_publish_from("s3.amazonaws.com", self.arn)
+            kind, arn = "topics", target.arn
+        else:
+            if isinstance(target, str):
+                spec: Any = {"handler": target, **function_args}
+            elif isinstance(target, Mapping):
+                spec = {**target, **function_args}
+            elif isinstance(target, Function):
+                spec = target
+            else:
+                raise self.fail(
+                    f"subscribe({name!r}) needs a Function, a handler string, a Queue or an SnsTopic, "
+                    f"not {type(target).__name__}"
+                )
+            target = resolve_function(self, name, spec)
+            grant = self.child(
+                "permission",
+                aws.lambda_.Permission,
+                {
+                    "action": "lambda:InvokeFunction",
+                    "function": target.name,
+                    "principal": "s3.amazonaws.com",
+                    "source_arn": self.arn,
+                    # Bucket ARNs carry no account: this keeps a same-named bucket elsewhere out.
+                    "source_account": self._account_id,
+                },
+                key=name,
+            )
+            kind, arn = "lambda_functions", target.arn
+        self._subscriptions.append(subscription)
+        self._add_destination(name, kind, arn, grant, subscription)
+        return target
+
+    def _check_subscription(
+        self, name: str, events: Sequence[str], prefix: str | None, suffix: str | None
+    ) -> _Subscription:
+        if not _SUBSCRIPTION.match(name):
+            raise self.fail(f"subscription name {name!r} must be letters and digits, starting with a letter")
+        if any(existing.name == name for existing in self._subscriptions):
+            raise self.fail(f"already has a subscription named {name!r}; give each one its own name")
+        if isinstance(events, str) or not events:
+            raise self.fail(f"subscribe({name!r}): events must be a non-empty list such as ['s3:ObjectCreated:*']")
+        unknown = sorted(set(events) - S3_EVENTS)
+        if unknown:
+            raise self.fail(
+                f"subscribe({name!r}): {', '.join(map(repr, unknown))} is not an S3 event type; use e.g. "
+                "'s3:ObjectCreated:*' or 's3:ObjectRemoved:Delete'"
+            )
+        subscription = _Subscription(name, tuple(events), prefix or "", suffix or "")
+        for existing in self._subscriptions:
+            if existing.overlaps(subscription):
+                raise self.fail(
+                    f"subscriptions {existing.name!r} and {name!r} overlap (same events on keys both "
+                    "filters match), which S3 refuses; narrow filter_prefix/filter_suffix or the events"
+                )
+        return subscription
+
+    def _add_destination(
+        self, name: str, kind: str, arn: pulumi.Output[str], grant: pulumi.Resource, subscription: _Subscription
+    ) -> None:
+        if self._destinations is None:
+            self._destinations = Settling()
+            entries = self._destinations.output.apply(lambda pending: pulumi.Output.all(*pending))
+
+            def of_kind(wanted: str) -> pulumi.Output[list[dict[str, Any]] | None]:
+                return entries.apply(
+                    lambda all_entries: [
+                        {k: v for k, v in entry.items() if k != "kind"}
+                        for entry in all_entries if entry["kind"] == wanted
+                    ] or None
+                )
+
+            self.child(
+                "notification",
+                aws.s3.BucketNotification,
+                {
+                    "bucket": self.bucket.id,
+                    "lambda_functions": of_kind("lambda_functions"),
+                    "queues": of_kind("queues"),
+                    "topics": of_kind("topics"),
+                },
+            )
+        arn_key = {"lambda_functions": "lambda_function_arn", "queues": "queue_arn", "topics": "topic_arn"}[kind]
+        # The destination's ARN reaches the configuration through its grant, so the grant exists first.
+        gated = pulumi.Output.all(arn, grant.urn).apply(lambda parts: parts[0])
+        entry = gated.apply(
+            lambda resolved: {
+                "kind": kind,
+                "id": name,
+                arn_key: resolved,
+                "events": list(subscription.events),
+                "filter_prefix": subscription.prefix or None,
+                "filter_suffix": subscription.suffix or None,
+            }
+        )
+        if not self._destinations.add(entry):
+            raise self.fail(
+                f"subscribe({name!r}): the notification configuration was already handed to the engine; "
+                "subscribe right after creating the bucket, before any synchronous lookup"
+            )
+
     # -- Linkable ------------------------------------------------------------------------
     def link_properties(self) -> dict[str, pulumi.Input[Any]]:
         return {"name": self.name}
@@ -243,6 +423,26 @@ class Bucket(Component):
             Permission(OBJECT_ACTIONS, [self.arn.apply(lambda arn: f"{arn}/*")]),
             Permission(BUCKET_ACTIONS, [self.arn]),
         ]
+
+
+class _Subscription:
+    """One notification's filter, to refuse the overlaps S3 refuses."""
+
+    def __init__(self, name: str, events: tuple[str, ...], prefix: str, suffix: str) -> None:
+        self.name, self.events, self.prefix, self.suffix = name, events, prefix, suffix
+
+    def overlaps(self, other: _Subscription) -> bool:
+        def events_meet(a: str, b: str) -> bool:
+            if a == b:
+                return True
+            family_a, family_b = a.rsplit(":", 1)[0], b.rsplit(":", 1)[0]
+            return family_a == family_b and (a.endswith(":*") or b.endswith(":*"))
+
+        if not any(events_meet(a, b) for a in self.events for b in other.events):
+            return False
+        prefixes_meet = self.prefix.startswith(other.prefix) or other.prefix.startswith(self.prefix)
+        suffixes_meet = self.suffix.endswith(other.suffix) or other.suffix.endswith(self.suffix)
+        return prefixes_meet and suffixes_meet
 
 
 def tls_only_policy(bucket_arn: str) -> str:

@@ -139,12 +139,35 @@ class SnsTopic(Component):
         )
         self.arn: pulumi.Output[str] = self.topic.arn
         self.name: pulumi.Output[str] = self.topic.name
-        self.child(
+        # Services allowed to publish (a bucket's notifications) join this one policy later.
+        self._publishers: Settling[tuple[str, pulumi.Input[str]]] = Settling()
+        publishers = self._publishers.output.apply(
+            lambda pending: pulumi.Output.all(*[pulumi.Output.all(service, source) for service, source in pending])
+        )
+        self.policy = self.child(
             "policy",
             aws.sns.TopicPolicy,
-            {"arn": self.arn, "policy": self.arn.apply(_tls_only_policy)},
+            {
+                "arn": self.arn,
+                "policy": pulumi.Output.all(self.arn, publishers).apply(
+                    lambda parts: _topic_policy(parts[0], [tuple(p) for p in parts[1]])
+                ),
+            },
         )
         self.register_outputs({"arn": self.arn, "name": self.name})
+
+    def allow_publish_from(self, service: str, source_arn: pulumi.Input[str]) -> aws.sns.TopicPolicy:
+        """Let one AWS resource (``source_arn``, through ``service``) publish to this topic.
+
+        The statement joins the topic's one policy; returns that policy, which whatever
+        publishes must wait for.
+        """
+        if not self._publishers.add((service, source_arn)):
+            raise self.fail(
+                "its topic policy was already handed to the engine when a publisher was added; "
+                "connect publishers right after creating the topic, before any synchronous lookup"
+            )
+        return self.policy
 
     def _claim(self, key: str) -> str:
         if not _KEY.match(key):
@@ -321,8 +344,13 @@ class SnsTopic(Component):
         return grants
 
 
-def _tls_only_policy(topic_arn: str) -> str:
-    return policy_json(deny_insecure_transport("sns:Publish", topic_arn))
+def _topic_policy(topic_arn: str, publishers: Sequence[tuple[str, str]]) -> str:
+    allows = [
+        allow_service(f"Allow{service.split('.')[0].upper()}Publish{index}", service, "sns:Publish", topic_arn,
+                      source_arn=source_arn)
+        for index, (service, source_arn) in enumerate(publishers)
+    ]
+    return policy_json(deny_insecure_transport("sns:Publish", topic_arn), *allows)
 
 
 def _queue_url(arn: str) -> str:

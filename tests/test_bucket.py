@@ -7,7 +7,7 @@ import json
 import pulumi
 import pytest
 
-from components import Bucket, ComponentError
+from components import Bucket, ComponentError, Queue, SnsTopic
 from components.linking import link_statements
 
 
@@ -115,3 +115,107 @@ def test_link_grants_object_access_on_this_bucket_only(build):
     assert "s3:*" not in actions and {"s3:GetObject", "s3:PutObject", "s3:ListBucket"} <= actions
     assert all(r.startswith("arn:aws:s3:::harbor-dev-uploads-") for r in resources)
     assert len(resources) == 2  # the bucket and its objects, nothing else
+
+
+# -- event notifications ------------------------------------------------------------------------
+
+NOTIFICATION = "aws:s3/bucketNotification:BucketNotification"
+BUCKET_ARN_PREFIX = "arn:aws:s3:::harbor-dev-uploads-"
+
+
+def test_a_function_subscriber_is_invoked_only_for_this_bucket_and_after_its_permission(build):
+    def body() -> None:
+        Bucket("Uploads").subscribe("Thumbs", "app/functions/worker.handler", filter_prefix="images/",
+                                    filter_suffix=".jpg", timeout=60)
+
+    plan = build(body)
+
+    permission = plan.one("aws:lambda/permission:Permission")
+    assert permission.inputs["principal"] == "s3.amazonaws.com"
+    assert permission.inputs["action"] == "lambda:InvokeFunction"
+    assert permission.inputs["sourceArn"].startswith(BUCKET_ARN_PREFIX)
+    assert permission.inputs["sourceAccount"] == "123456789012"
+    assert permission.inputs["function"] == "harbor-dev-UploadsThumbs"
+    notification = plan.one(NOTIFICATION)
+    assert notification.inputs["lambdaFunctions"] == [{
+        "id": "Thumbs",
+        "lambdaFunctionArn": "arn:aws:lambda:us-east-1:123456789012:function:harbor-dev-UploadsThumbs",
+        "events": ["s3:ObjectCreated:*"],
+        "filterPrefix": "images/",
+        "filterSuffix": ".jpg",
+    }]
+    assert "queues" not in notification.inputs and "topics" not in notification.inputs
+    assert permission.urn in notification.dependencies  # S3 checks the grant when it saves the config
+    assert plan.one("aws:lambda/function:Function").inputs["timeout"] == 60
+
+
+def test_queue_and_topic_subscribers_join_one_configuration_with_their_own_policies(build):
+    key = "arn:aws:kms:us-east-1:123456789012:key/abc"
+
+    def body() -> None:
+        uploads = Bucket("Uploads")
+        uploads.subscribe("Removed", Queue("Removals"), events=["s3:ObjectRemoved:*"])
+        uploads.subscribe("Created", SnsTopic("Uploaded", kms_key_arn=key), filter_prefix="in/")
+
+    plan = build(body)
+
+    notification = plan.one(NOTIFICATION)
+    (queue,) = notification.inputs["queues"]
+    assert queue["queueArn"] == "arn:aws:sqs:us-east-1:123456789012:harbor-dev-Removals"
+    assert queue["events"] == ["s3:ObjectRemoved:*"] and queue["id"] == "Removed"
+    (topic,) = notification.inputs["topics"]
+    assert topic["topicArn"] == "arn:aws:sns:us-east-1:123456789012:harbor-dev-Uploaded"
+    assert topic["filterPrefix"] == "in/"
+    queue_policy = plan.one("aws:sqs/queuePolicy:QueuePolicy")
+    (allow,) = [s for s in json.loads(queue_policy.inputs["policy"])["Statement"] if s["Effect"] == "Allow"]
+    assert allow["Principal"] == {"Service": "s3.amazonaws.com"} and allow["Action"] == "sqs:SendMessage"
+    assert allow["Condition"]["ArnEquals"]["aws:SourceArn"].startswith(BUCKET_ARN_PREFIX)
+    topic_policy = plan.one("aws:sns/topicPolicy:TopicPolicy")
+    (publish,) = [s for s in json.loads(topic_policy.inputs["policy"])["Statement"] if s["Effect"] == "Allow"]
+    assert publish["Principal"] == {"Service": "s3.amazonaws.com"} and publish["Action"] == "sns:Publish"
+    assert publish["Resource"] == "arn:aws:sns:us-east-1:123456789012:harbor-dev-Uploaded"
+    assert {queue_policy.urn, topic_policy.urn} <= set(notification.dependencies)
+
+
+def test_a_bucket_without_subscribers_has_no_notification_configuration(build):
+    assert build(lambda: Bucket("Uploads")).of_type(NOTIFICATION) == []
+
+
+@pytest.mark.parametrize(
+    ("target", "kwargs", "problem"),
+    [
+        (lambda: Queue("Jobs", fifo=True), {}, "S3 cannot notify FIFO queues"),
+        (lambda: SnsTopic("Events", fifo=True), {}, "S3 cannot notify FIFO topics"),
+        (lambda: SnsTopic("Events"), {}, "AWS managed key alias/aws/sns"),
+        (lambda: "app/functions/worker.handler", {"events": ["s3:ObjectCreated"]}, "is not an S3 event type"),
+        (lambda: "app/functions/worker.handler", {"events": "s3:ObjectCreated:*"}, "events must be a non-empty list"),
+        (lambda: 42, {}, "needs a Function, a handler string, a Queue or an SnsTopic"),
+    ],
+)
+def test_destinations_s3_refuses_are_refused_at_plan_time(build, target, kwargs, problem):
+    with pytest.raises(ComponentError, match=problem):
+        build(lambda: Bucket("Uploads").subscribe("Sub", target(), **kwargs))
+
+
+@pytest.mark.parametrize(
+    ("first", "second", "overlap"),
+    [
+        ({}, {}, True),
+        ({"filter_prefix": "a/"}, {"filter_prefix": "a/b/"}, True),
+        ({"filter_prefix": "a/"}, {"filter_prefix": "b/"}, False),
+        ({"filter_suffix": ".jpg"}, {"filter_suffix": ".png"}, False),
+        ({"events": ["s3:ObjectCreated:*"]}, {"events": ["s3:ObjectCreated:Put"]}, True),
+        ({"events": ["s3:ObjectCreated:*"]}, {"events": ["s3:ObjectRemoved:*"]}, False),
+    ],
+)
+def test_overlapping_subscriptions_are_refused_like_s3_does(build, first, second, overlap):
+    def body() -> None:
+        uploads = Bucket("Uploads")
+        uploads.subscribe("One", "app/functions/worker.handler", **first)
+        uploads.subscribe("Two", "app/functions/worker.handler", **second)
+
+    if overlap:
+        with pytest.raises(ComponentError, match="subscriptions 'One' and 'Two' overlap"):
+            build(body)
+    else:
+        assert len(build(body).one(NOTIFICATION).inputs["lambdaFunctions"]) == 2
