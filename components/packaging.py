@@ -202,15 +202,41 @@ def zip_bytes(entries: Mapping[str, bytes | Path]) -> bytes:
     return buffer.getvalue()
 
 
+RUNTIME_PACKAGE = "harbor_runtime"
+
+
+def uses_runtime_package(files: Mapping[str, Path]) -> bool:
+    """True when a Python source imports ``harbor_runtime`` (and so needs it in the archive)."""
+    pattern = f"import {RUNTIME_PACKAGE}".encode(), f"from {RUNTIME_PACKAGE}".encode()
+    return any(
+        name.endswith(".py") and any(p in path.read_bytes() for p in pattern) for name, path in files.items()
+    )
+
+
+def runtime_package_files() -> dict[str, Path]:
+    """``harbor_runtime``'s files, as they go into an archive (``harbor_runtime/...``)."""
+    import harbor_runtime
+
+    root = Path(harbor_runtime.__file__).parent
+    return {f"{RUNTIME_PACKAGE}/{name}": path for name, path in iter_files(root)}
+
+
 def collect(spec: PackageSpec, runner: Runner = subprocess.run) -> dict[str, Path]:
-    """Every file the archive will hold: installed requirements, then the sources over them."""
+    """Every file the archive will hold: installed requirements, then the sources over them.
+
+    Python sources that import ``harbor_runtime`` get it packaged with them, so the handler
+    imports it in Lambda exactly as in tests.
+    """
     if not spec.source.is_dir():
         raise PackagingError(f"the function bundle folder {spec.source} does not exist")
     entries: dict[str, Path] = {}
     installed = install_requirements(spec, runner)
     if installed is not None:
         entries.update(iter_files(installed))
-    entries.update(iter_files(spec.source))
+    sources = dict(iter_files(spec.source))
+    if spec.python_version is not None and uses_runtime_package(sources):
+        entries.update(runtime_package_files())
+    entries.update(sources)
     return entries
 
 
