@@ -67,7 +67,8 @@ def test_the_password_is_cached_and_a_rotation_is_seen_after_the_cache_time(secr
     data = link(secrets, {"username": "u", "password": "first"})
     now = [1000.0]
     assert ":first@" in database_url(data, clock=lambda: now[0])
-    secrets.put_secret_value(SecretId=data["secretArn"], SecretString=json.dumps({"username": "u", "password": "second"}))
+    rotated = json.dumps({"username": "u", "password": "second"})
+    secrets.put_secret_value(SecretId=data["secretArn"], SecretString=rotated)
     now[0] += CACHE_SECONDS - 1
     assert ":first@" in database_url(data, clock=lambda: now[0])
     now[0] += 2
@@ -90,7 +91,11 @@ def test_an_incomplete_link_is_named(secrets, change, problem):
 
 @pytest.mark.parametrize(
     ("secret", "problem"),
-    [("not json", "is not a JSON object"), ('["a"]', "is not a JSON object"), ({"username": "u"}, "has no username/password")],
+    [
+        ("not json", "is not a JSON object"),
+        ('["a"]', "is not a JSON object"),
+        ({"username": "u"}, "has no username/password"),
+    ],
 )
 def test_a_secret_without_credentials_is_named(secrets, secret, problem):
     with pytest.raises(DatabaseLinkError, match=problem):
