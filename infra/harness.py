@@ -207,16 +207,46 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
 
 
 def read_stage_file(program_dir: Path, stage: str) -> dict[str, Any]:
-    """The ``config:`` block of ``Pulumi.<stage>.yaml`` as the Pulumi CLI hands it to a program.
+    """The config the Pulumi CLI hands the program for ``stage``, as it hands it over.
 
-    Objects and lists are JSON encoded, scalars become strings, and ``secure:`` values
-    (which only the Pulumi CLI can decrypt) are left out. A missing file is an empty config.
+    That is the project's ``config:`` in ``Pulumi.yaml`` (settings every stage shares),
+    overridden key by key by the ``config:`` block of ``Pulumi.<stage>.yaml``. Objects and
+    lists are JSON encoded, scalars become strings, and ``secure:`` values (which only the
+    Pulumi CLI can decrypt) are left out. A missing stage file adds nothing.
     """
+    flat = _flatten(project_config(program_dir))
     path = program_dir / f"Pulumi.{stage}.yaml"
-    if not path.exists():
-        return {}
-    document = yaml.safe_load(path.read_text()) or {}
-    config = document.get("config") or {}
+    if path.exists():
+        document = yaml.safe_load(path.read_text()) or {}
+        flat.update(_flatten(document.get("config") or {}))
+    return flat
+
+
+# Keys of a declared project setting in Pulumi.yaml (``{type: string, default: ...}``).
+_DECLARATION_KEYS = {"type", "description", "default", "value", "secret", "items"}
+
+
+def project_config(program_dir: Path) -> dict[str, Any]:
+    """The values of ``config:`` in ``Pulumi.yaml``: plain values, or a declaration's ``value``/``default``.
+
+    A key without a namespace belongs to the project, as the Pulumi CLI reads it.
+    """
+    document = yaml.safe_load((program_dir / "Pulumi.yaml").read_text()) or {}
+    project = str(document.get("name", ""))
+    values: dict[str, Any] = {}
+    for key, value in (document.get("config") or {}).items():
+        full = key if ":" in key else f"{project}:{key}"
+        if isinstance(value, dict) and value and set(value) <= _DECLARATION_KEYS:
+            if "value" in value:
+                values[full] = value["value"]
+            elif "default" in value:
+                values[full] = value["default"]
+            continue
+        values[full] = value
+    return values
+
+
+def _flatten(config: dict[str, Any]) -> dict[str, Any]:
     flat: dict[str, Any] = {}
     for key, value in config.items():
         if isinstance(value, dict) and set(value) == {"secure"}:

@@ -28,7 +28,7 @@ from __future__ import annotations
 import re
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
 Removal = Literal["remove", "retain", "retain-all"]
@@ -163,12 +163,21 @@ class StageConfig(_Settings):
     )
     tags: dict[str, str] = Field(
         default_factory=dict,
-        description="tags on every AWS resource, besides app/stage/managed-by (e.g. Owner, CostCenter)",
+        description="tags on every AWS resource, besides app/stage/managed-by (e.g. Owner, CostCenter); "
+        "'{stage}' and '{app}' in a value become the stage and app names",
     )
 
     @field_validator("tags")
     @classmethod
-    def _valid_tags(cls, tags: dict[str, str]) -> dict[str, str]:
+    def _valid_tags(cls, tags: dict[str, str], info: ValidationInfo) -> dict[str, str]:
+        # "{stage}" and "{app}" let one project-wide setting name each stage (Environment: "{stage}").
+        names = {"{stage}": str(info.data.get("name", "")), "{app}": str(info.data.get("app", ""))}
+        resolved = {}
+        for key, value in tags.items():
+            for token, name in names.items():
+                value = value.replace(token, name)
+            resolved[key] = value
+        tags = resolved
         if len(tags) > MAX_CUSTOM_TAGS:
             raise ValueError(f"{len(tags)} tags is more than the {MAX_CUSTOM_TAGS} allowed; drop some")
         for key, value in tags.items():

@@ -204,3 +204,28 @@ def test_bad_production_and_tag_settings_are_named(config, expected):
         load("dev", **config)
     assert str(error.value).startswith("Pulumi.dev.yaml: ")
     assert expected in str(error.value)
+
+
+def test_tag_values_may_name_the_stage_and_the_app():
+    config = load("qa", tags='{"Environment": "{stage}", "Application": "{app}-api"}')
+    assert config.tags == {"Environment": "qa", "Application": "harbor-api"}
+
+
+def test_project_settings_in_pulumi_yaml_reach_every_stage_and_the_stage_file_wins(tmp_path):
+    (tmp_path / "Pulumi.yaml").write_text(
+        "name: kefir-app\nruntime: python\nconfig:\n"
+        "  tags:\n    value:\n      Environment: '{stage}'\n      Application: kefir-app\n      Owner: team-kefir\n"
+        "  kefir-app:logRetentionDays: 30\n"
+        "  kefir-app:azCount:\n    type: integer\n    default: 3\n"
+        "  kefir-app:natCount:\n    type: integer\n"
+    )
+    (tmp_path / "Pulumi.prod.yaml").write_text("config:\n  kefir-app:logRetentionDays: 90\n")
+
+    prod = load_stage("prod", "kefir-app", read_stage_file(tmp_path, "prod"))
+    dev = load_stage("dev", "kefir-app", read_stage_file(tmp_path, "dev"))  # no stage file at all
+
+    assert prod.tags == {"Environment": "prod", "Application": "kefir-app", "Owner": "team-kefir"}
+    assert dev.tags["Environment"] == "dev"
+    assert (prod.log_retention_days, dev.log_retention_days) == (90, 30)
+    assert prod.az_count == dev.az_count == 3
+    assert prod.nat_count == 2  # a declaration without a value sets nothing
