@@ -137,6 +137,12 @@ class PasswordPolicy(_Strict):
     )
 
 
+class RequiredAttribute(_Strict):
+    """How a required standard attribute behaves; ``mutable=False`` fixes it after sign-up."""
+
+    mutable: bool = True
+
+
 class CustomAttribute(_Strict):
     """A custom attribute, read and written as ``custom:<name>``. Cognito never deletes one."""
 
@@ -203,9 +209,10 @@ class CognitoUserPoolArgs(ComponentArgs):
     )
     password: PasswordPolicy = Field(default_factory=PasswordPolicy)
     custom_attributes: dict[str, CustomAttribute] = Field(default_factory=dict)
-    required_attributes: list[str] = Field(
+    required_attributes: list[str] | dict[str, RequiredAttribute] = Field(
         default_factory=list,
-        description="standard attributes every user must have (name, email, ...); fixed at creation",
+        description="standard attributes every user must have (['name', 'email'], or "
+        "{'email': {'mutable': False}}); fixed when the pool is created",
     )
     triggers: dict[str, Any] = Field(
         default_factory=dict,
@@ -264,6 +271,13 @@ class CognitoUserPoolArgs(ComponentArgs):
                 f"custom authentication needs all three challenge triggers; add {', '.join(missing)}"
             )
         return self
+
+    @property
+    def required(self) -> dict[str, RequiredAttribute]:
+        """Required standard attributes with their settings, whichever form was given."""
+        if isinstance(self.required_attributes, dict):
+            return dict(self.required_attributes)
+        return {name: RequiredAttribute() for name in self.required_attributes}
 
     @property
     def sign_in_attributes(self) -> list[str]:
@@ -567,8 +581,8 @@ class CognitoUserPool(Component):
     def _schemas(self) -> list[dict[str, Any]]:
         a = self.args
         schemas: list[dict[str, Any]] = [
-            {"name": attribute, "attribute_data_type": "String", "required": True, "mutable": True}
-            for attribute in sorted(set(a.required_attributes))
+            {"name": attribute, "attribute_data_type": "String", "required": True, "mutable": setting.mutable}
+            for attribute, setting in sorted(a.required.items())
         ]
         for name, attribute in a.custom_attributes.items():
             schema: dict[str, Any] = {

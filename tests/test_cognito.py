@@ -145,6 +145,13 @@ def test_custom_and_required_attributes_become_the_schema(build):
     assert all(s["required"] is False for n, s in schemas.items() if n != "name")
 
 
+def test_a_required_attribute_can_be_fixed_after_sign_up_as_seed_003_asks(build):
+    pool = build(lambda: CognitoUserPool("Users", required_attributes={"email": {"mutable": False}})).one(POOL)
+    assert pool.inputs["schemas"] == [
+        {"name": "email", "attributeDataType": "String", "required": True, "mutable": False}
+    ]
+
+
 def test_own_ses_identity_sends_the_emails(build):
     identity = "arn:aws:ses:us-east-1:123456789012:identity/kefirproducer.com"
     pool = build(
@@ -305,6 +312,8 @@ def test_wrong_cognito_auth_is_refused(build, auth_of, problem):
         ({"custom_attributes": {"plan": {"type": "number", "max_length": 3}}}, "apply to string attributes"),
         ({"custom_attributes": {"n": {"type": "number", "min_value": 5, "max_value": 1}}}, "min_value 5 is above"),
         ({"required_attributes": ["plan"]}, "custom attributes cannot be required"),
+        ({"required_attributes": {"plan": {}}}, "custom attributes cannot be required"),
+        ({"required_attributes": {"email": {"mutable": "maybe"}}}, "mutable"),
         ({"triggers": {"before_sign_up": HANDLER}}, "unknown trigger 'before_sign_up'"),
         ({"triggers": {"define_auth_challenge": HANDLER}}, "needs all three challenge triggers"),
         ({"verification": {"email_message": "no code here"}}, "must contain {####}"),
