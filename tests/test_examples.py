@@ -178,3 +178,73 @@ def test_infra_plan_runs_each_example_offline(example, stage, project):
     result = json.loads(out.getvalue())
     assert (result["project"], result["stage"]) == (project, stage)
     assert any(r["type"] == TABLE for r in result["resources"])
+
+
+# -- seed 001's handlers on moto, with the link data the plan gives them -------------------------
+
+
+def test_seed_001_handlers_request_and_list_personas_through_the_topic_and_queue(tmp_path, monkeypatch):
+    import importlib
+    import sys
+
+    import boto3
+    from moto import mock_aws
+
+    from components.linking import encode_links
+
+    result = plan("001-persona", "dev")
+    persona = table(result, "Persona")
+    for key in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "SST_RESOURCE_App", "SST_KEY", "SST_KEY_FILE"):
+        monkeypatch.delenv(key, raising=False)
+    for key, value in {"AWS_DEFAULT_REGION": "us-east-1", "AWS_REGION": "us-east-1",
+                       "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.syspath_prepend(str(EXAMPLES / "001-persona" / "packages" / "functions" / "src"))
+
+    with mock_aws():
+        types = {a["name"]: a["type"] for a in persona["attributes"]}
+        boto3.client("dynamodb").create_table(
+            TableName=persona["name"],
+            BillingMode="PAY_PER_REQUEST",
+            AttributeDefinitions=[{"AttributeName": n, "AttributeType": t} for n, t in types.items()],
+            KeySchema=[{"AttributeName": persona["hashKey"], "KeyType": "HASH"}],
+            GlobalSecondaryIndexes=[
+                {"IndexName": i["name"], "KeySchema": [{"AttributeName": i["hashKey"], "KeyType": "HASH"}],
+                 "Projection": {"ProjectionType": i["projectionType"]}}
+                for i in persona["globalSecondaryIndexes"]
+            ],
+        )
+        sns, sqs = boto3.client("sns"), boto3.client("sqs")
+        topic_inputs = result.one("aws:sns/topic:Topic").inputs
+        topic = sns.create_topic(Name=topic_inputs["name"],
+                                 Attributes={"FifoTopic": "true", "ContentBasedDeduplication": "true"})["TopicArn"]
+        queue_url = sqs.create_queue(QueueName=result.one("aws:sqs/queue:Queue", "PersonaQueue-queue").inputs["name"])[
+            "QueueUrl"]
+        queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        subscription = result.one("aws:sns/topicSubscription:TopicSubscription").inputs
+        sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn,
+                      Attributes={"FilterPolicy": subscription["filterPolicy"], "RawMessageDelivery": "true"})
+
+        links = {"Persona": {"name": persona["name"], "type": "sst.aws.Dynamo"},
+                 "TaskTopic": {"arn": topic, "type": "sst.aws.SnsTopic"}}
+        bundle = encode_links(links, app="persona", stage="dev", key_file=str(tmp_path / "resource.enc"))
+        (tmp_path / bundle.file_name).write_bytes(bundle.file_bytes)
+        for key, value in bundle.environment.items():
+            monkeypatch.setenv(key, value)
+        for name in ("sst", "agent_runtime", "agent_runtime.api"):
+            sys.modules.pop(name, None)
+        try:
+            api = importlib.import_module("agent_runtime.api")
+
+            created = api.request_persona_handler({"body": json.dumps({"userId": "u1"})}, None)
+            assert created["statusCode"] == 202
+            persona_id = json.loads(created["body"])["personaId"]
+            listed = api.get_all_user_personas_handler({"queryStringParameters": {"userId": "u1"}}, None)
+            assert listed["statusCode"] == 200
+            assert [p["personaId"] for p in json.loads(listed["body"])["personas"]] == [persona_id]
+            assert api.get_all_user_personas_handler({}, None)["statusCode"] == 400
+            (message,) = sqs.receive_message(QueueUrl=queue_url, WaitTimeSeconds=0)["Messages"]
+            assert json.loads(message["Body"]) == {"personaId": persona_id, "userId": "u1"}
+        finally:
+            for name in ("sst", "agent_runtime", "agent_runtime.api"):
+                sys.modules.pop(name, None)
