@@ -49,7 +49,7 @@ import pulumi
 import pulumi_aws as aws
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from components.base import Component, ComponentArgs
+from components.base import COMPONENT_NAME, Component, ComponentArgs
 from components.linking import Permission
 from components.naming import stable_hash
 
@@ -336,15 +336,18 @@ class CognitoUserPoolClient(Component):
         opts: pulumi.ResourceOptions | None = None,
         **kwargs: Any,
     ) -> None:
-        super().__init__(name, args, opts, **kwargs)
+        # Pulumi names a child by its parent's type, not its parent's name: prefixing the pool
+        # keeps "Web" of two pools apart. Handlers still read it as Resource.<name>.
+        super().__init__(f"{pool.component_name}{name}", args, opts, **kwargs)
         a = self.args
         self.pool = pool
+        self.client_name = name
         flows = sorted({AUTH_FLOWS[f] for f in [*a.auth_flows, "refresh-token"]})
         self.client = self.child(
             "client",
             aws.cognito.UserPoolClient,
             {
-                "name": self.physical_name(),
+                "name": self.physical_name(name=f"{pool.component_name}-{name}"),
                 "user_pool_id": pool.id,
                 "generate_secret": not a.public,
                 "explicit_auth_flows": flows,
@@ -369,6 +372,10 @@ class CognitoUserPoolClient(Component):
     def jwt(self, scopes: Sequence[str] = ()) -> dict[str, Any]:
         """The ``auth`` of an API route that accepts this client's tokens (see the module doc)."""
         return self.pool.jwt(self, scopes)
+
+    @property
+    def link_name(self) -> str:
+        return self.client_name
 
     # -- Linkable ------------------------------------------------------------------------
     def link_properties(self) -> dict[str, pulumi.Input[Any]]:
@@ -473,6 +480,11 @@ class CognitoUserPool(Component):
         self, name: str, args: CognitoUserPoolClientArgs | Mapping[str, Any] | None = None, **kwargs: Any
     ) -> CognitoUserPoolClient:
         """An app client of this pool, e.g. ``pool.add_client("Web")``; see the module doc."""
+        if not COMPONENT_NAME.match(name) or len(self.component_name + name) > 64:
+            raise self.fail(
+                f"client name {name!r} must be letters and digits, starting with a letter, and "
+                f"at most {64 - len(self.component_name)} long with this pool's name"
+            )
         if name in self.clients:
             raise self.fail(f"already has a client named {name!r}; give each client its own name")
         client = CognitoUserPoolClient(

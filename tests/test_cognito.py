@@ -207,7 +207,7 @@ def test_a_public_client_has_no_secret_and_safe_token_settings(build):
         "Mobile", auth_flows=["custom"], access_token_minutes=60, id_token_minutes=60, refresh_token_days=30
     ))
     client = plan.one(CLIENT).inputs
-    assert client["name"] == "harbor-dev-Mobile"
+    assert client["name"] == "harbor-dev-Users-Mobile"
     assert client["userPoolId"].startswith("us-east-1_")
     assert client["generateSecret"] is False
     assert client["explicitAuthFlows"] == ["ALLOW_CUSTOM_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"]
@@ -344,6 +344,21 @@ def test_bad_pool_arguments_are_refused_before_anything_is_created(build, args, 
 def test_bad_client_arguments_are_refused(build, args, problem):
     with pytest.raises(ComponentError, match=problem):
         build(lambda: CognitoUserPool("Users").add_client("Web", **args))
+
+
+def test_two_pools_may_each_have_a_client_of_the_same_name(build):
+    def body() -> None:
+        CognitoUserPool("Users").add_client("Web")
+        CognitoUserPool("Admins").add_client("Web")
+
+    names = sorted(c.inputs["name"] for c in build(body).of_type(CLIENT))
+    assert names == ["harbor-dev-Admins-Web", "harbor-dev-Users-Web"]
+
+
+@pytest.mark.parametrize("name", ["web-app", "1Web", "W" * 60])
+def test_a_client_name_that_cannot_name_resources_is_refused(build, name):
+    with pytest.raises(ComponentError, match="must be letters and digits"):
+        build(lambda: CognitoUserPool("Users").add_client(name))
 
 
 def test_two_clients_with_one_name_are_refused(build):
