@@ -281,6 +281,11 @@ class Dynamo(Component):
         patterns = self._filter_patterns(filters)
         if not 1 <= batch_size <= 10000:
             raise self.fail(f"batch_size {batch_size} must be between 1 and 10000")
+        if starting_position not in ("latest", "trim-horizon"):
+            raise self.fail(
+                f"starting_position {starting_position!r} must be 'latest' (new changes only) or "
+                "'trim-horizon' (everything the stream still holds, up to 24 hours)"
+            )
         if not 0 <= retries <= 10000:
             raise self.fail(f"retries {retries} must be between 0 and 10000")
         if function_args and isinstance(handler_or_function, Function):

@@ -142,6 +142,7 @@ def test_two_subscribers_get_their_own_mapping_and_failure_queue(build):
         ({"filters": [{"eventName": ["INSERT"]}] * 6}, "6 filters; Lambda accepts 5"),
         ({"batch_size": 0}, "batch_size 0"),
         ({"retries": -1}, "retries -1"),
+        ({"starting_position": "at-timestamp"}, "starting_position 'at-timestamp' must be 'latest'"),
     ],
 )
 def test_bad_subscriptions_are_refused(build, subscribe, problem):

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from infra.cli import main
-from infra.harness import Plan, read_stage_file, run_program
+from infra.harness import Plan, project_name, read_stage_file, run_program
 from stages import load_stage
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -32,8 +32,7 @@ def plan(example: str, stage: str) -> Plan:
 
 def stage_of(example: str, stage: str):
     program = EXAMPLES / example
-    project = program.joinpath("Pulumi.yaml").read_text().split("name:", 1)[1].split()[0]
-    return load_stage(stage, project, read_stage_file(program, stage))
+    return load_stage(stage, project_name(program), read_stage_file(program, stage))
 
 
 def table(plan: Plan, name: str) -> dict:
