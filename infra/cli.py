@@ -66,7 +66,7 @@ def _load_subcommands() -> None:
     """Import the modules that add subcommands; a missing optional module is skipped."""
     import importlib
 
-    for module in ("infra.secrets_cli", "infra.check", "infra.cost", "infra.site_cli"):
+    for module in ("infra.secrets_cli", "infra.check", "infra.cost", "infra.site_cli", "infra.dev.cli"):
         try:
             importlib.import_module(module)
         except ModuleNotFoundError as missing:
