@@ -216,7 +216,7 @@ class ApiServer:
         outcome = host.invoke(event, timeout=found.route.timeout)
         status, out_headers, cookies, payload = self.response(outcome)
         self._send(request, status, {**out_headers, **cors}, payload, cookies)
-        note = "" if outcome.ok else f"{(outcome.error or {}).get('errorType')}: {(outcome.error or {}).get('errorMessage')}"
+        note = "" if outcome.ok else outcome.summary
         self._log(found.route.key, url.path, status, started, note)
 
     def event(

@@ -89,7 +89,9 @@ def _table(inputs: dict[str, Any]) -> dict[str, Any]:
 
     request: dict[str, Any] = {
         "TableName": inputs["name"],
-        "AttributeDefinitions": [{"AttributeName": a["name"], "AttributeType": a["type"]} for a in inputs["attributes"]],
+        "AttributeDefinitions": [
+            {"AttributeName": a["name"], "AttributeType": a["type"]} for a in inputs["attributes"]
+        ],
         "KeySchema": keys(inputs),
         "BillingMode": inputs.get("billingMode") or "PAY_PER_REQUEST",
     }

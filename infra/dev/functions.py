@@ -59,6 +59,14 @@ class Invocation:
     duration_ms: float = 0.0
     timed_out: bool = False
 
+    @property
+    def summary(self) -> str:
+        """``ok``, or the error's type and message."""
+        if self.ok:
+            return "ok"
+        error = self.error or {}
+        return f"error {error.get('errorType')}: {error.get('errorMessage')}"
+
 
 def _python_files(folder: Path) -> Iterator[Path]:
     for dirpath, dirnames, filenames in os.walk(folder):

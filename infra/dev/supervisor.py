@@ -175,8 +175,8 @@ class DevSession:
 
         for site in app.sites:
             if site not in sites:
-                where = f"{site.path}/node_modules" if site.path else "its build"
-                self.lines.append((site.label.lower(), f"skipped: no {where} (npm ci --prefix {site.path or '<site>'})"))
+                where = site.path or "<site>"
+                self.lines.append((site.label.lower(), f"skipped: no {where}/node_modules (npm ci --prefix {where})"))
         for site, port in site_ports:
             server_spec = app.functions.get(site.server or "")
             links = self._local_links(server_spec.links if server_spec else {}, replacements, database_links)

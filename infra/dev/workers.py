@@ -33,8 +33,7 @@ SNS_ATTEMPTS = 3
 def invoke_logged(host: FunctionHost, event: dict[str, Any], log: LogStream, source: str, detail: str) -> Invocation:
     """Invoke and write the one log line every invocation gets."""
     outcome = host.invoke(event)
-    status = "ok" if outcome.ok else f"error {(outcome.error or {}).get('errorType')}: {(outcome.error or {}).get('errorMessage')}"
-    log.service(source, f"{host.spec.label:<24} {detail}  {status}  {outcome.duration_ms:.0f} ms")
+    log.service(source, f"{host.spec.label:<24} {detail}  {outcome.summary}  {outcome.duration_ms:.0f} ms")
     return outcome
 
 

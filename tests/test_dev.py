@@ -1,0 +1,351 @@
+"""``infra dev`` and ``infra shell``: the stage's app running on 127.0.0.1, built from its plan.
+
+One ``infra dev`` per module (a personal stage, so the API demands IAM auth): the tests
+talk to it as a user would, through the printed URLs, and the last one stops it. The
+unit tests below check the API's routing, events and auth and the queue's failure rules
+without starting anything. Every wait is bounded.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import os
+import queue
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+from infra.dev.api import DEV_USER, ApiServer, authorize, jwt_claims, match_route
+from infra.dev.functions import Invocation
+from infra.dev.model import RouteSpec
+from infra.dev.workers import QueuePoller
+from infra.harness import ROOT
+
+INFRA = str(Path(sys.executable).with_name("infra"))
+START_SECONDS = 300  # a cold machine builds the sites' archives once and runs initdb
+
+
+def _free_block(size: int = 8) -> int:
+    """A first port with ``size`` free loopback ports after it."""
+    for _ in range(200):
+        first = 20000 + secrets.randbelow(30000)
+        try:
+            for port in range(first, first + size):
+                with socket.socket() as probe:
+                    probe.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        return first
+    raise RuntimeError("no free block of loopback ports")
+
+
+def _descendants(pid: int) -> set[int]:
+    """Every process below ``pid`` (from /proc)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        parent = int(stat.rsplit(")", 1)[1].split()[1])
+        children.setdefault(parent, []).append(int(entry.name))
+    found: set[int] = set()
+    pending = [pid]
+    while pending:
+        for child in children.get(pending.pop(), []):
+            found.add(child)
+            pending.append(child)
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+class Dev:
+    """A running ``infra dev`` subprocess and the lines it printed."""
+
+    def __init__(self, stage: str, port: int, env: dict[str, str]) -> None:
+        self.stage = stage
+        self.env = env
+        self.process = subprocess.Popen(
+            [INFRA, "dev", "--stage", stage, "--port", str(port)],
+            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        )
+        self.lines: list[str] = []
+        self._queue: queue.Queue[str] = queue.Queue()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self.lines.append(line.rstrip("\n"))
+            self._queue.put(line.rstrip("\n"))
+
+    def wait_for(self, text: str, seconds: float) -> None:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            if any(line == text for line in self.lines):
+                return
+            if self.process.poll() is not None and self._queue.empty():
+                break
+            with contextlib.suppress(queue.Empty):
+                self._queue.get(timeout=0.5)
+        raise AssertionError(f"infra dev never printed {text!r}:\n" + "\n".join(self.lines[-40:]))
+
+    def url(self, service: str) -> str:
+        for line in self.lines:
+            name, _, rest = line.partition(" ")
+            if name == service and rest.strip().startswith("http"):
+                return rest.strip()
+        raise AssertionError(f"no {service} line in:\n" + "\n".join(self.lines))
+
+
+@pytest.fixture(scope="module")
+def dev():
+    root = tempfile.mkdtemp(prefix="harbor-dev-")
+    os.chmod(root, 0o755)  # as root, PostgreSQL runs as 'postgres' and must reach its folder
+    env = {**os.environ, "HARBOR_DEV_DIR": root, "PYTHONUNBUFFERED": "1"}
+    env = {k: v for k, v in env.items() if not k.startswith("AWS_")}
+    running = Dev(f"t{secrets.token_hex(3)}", _free_block(), env)
+    try:
+        running.wait_for("ready", START_SECONDS)
+        yield running
+    finally:
+        if running.process.poll() is None:
+            running.process.send_signal(signal.SIGTERM)
+            try:
+                running.process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                running.process.kill()
+        subprocess.run(["rm", "-rf", root], check=False)
+
+
+def _request(method: str, url: str, body: Any = None, headers: dict[str, str] | None = None) -> tuple[int, Any]:
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(url, data=data, method=method,
+                                     headers={"content-type": "application/json", **(headers or {})})
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            raw = response.read()
+            return response.status, json.loads(raw) if raw else None
+    except urllib.error.HTTPError as error:
+        raw = error.read()
+        return error.code, json.loads(raw) if raw else None
+
+
+def _aws(dev: Dev, service: str) -> Any:
+    return boto3.client(service, endpoint_url=dev.url("aws"), region_name="us-east-1",
+                        aws_access_key_id="testing", aws_secret_access_key="testing")
+
+
+# -- the running app ------------------------------------------------------------------------------
+
+
+def test_dev_prints_each_service_on_loopback_then_ready(dev: Dev):
+    ready = dev.lines.index("ready")
+    services = [line.split()[0] for line in dev.lines[:ready] if len(line.split()) > 1 and "://" in line]
+    assert {"api", "database", "aws"} <= set(services)
+    urls = [line.split()[1] for line in dev.lines[:ready] if "://" in line]
+    assert all("@127.0.0.1:" in u or u.startswith("http://127.0.0.1:") for u in urls), urls
+    # A fresh stage's SecretKey (no placeholder) got a random local value, said once.
+    assert sum("secrets SecretKey:" in line for line in dev.lines) == 1
+
+
+def test_item_created_through_the_api_is_read_back_and_made_ready_by_the_worker(dev: Dev):
+    api = dev.url("api")
+    status, created = _request("POST", f"{api}/items", {"name": "Local project", "description": "runs offline"})
+    assert status == 201, created
+    assert created["status"] == "pending"
+
+    status, read = _request("GET", f"{api}/items/{created['id']}")
+    assert status == 200
+    assert read["name"] == "Local project" and read["id"] == created["id"]
+
+    # The worker gets the task through the FIFO topic, its filter and the queue.
+    deadline = time.monotonic() + 60
+    while read["status"] != "ready" and time.monotonic() < deadline:
+        time.sleep(0.3)
+        read = _request("GET", f"{api}/items/{created['id']}")[1]
+    assert read["status"] == "ready" and "readyAt" in read
+    status, listed = _request("GET", f"{api}/items?status=ready")
+    assert [item["id"] for item in listed["items"]] == [created["id"]]
+    assert any(line.startswith("queue") and "PersonaQueueSubscriber" in line and " ok " in line
+               for line in dev.lines)
+
+
+def test_api_answers_unknown_routes_and_bad_bodies_like_api_gateway(dev: Dev):
+    api = dev.url("api")
+    assert _request("GET", f"{api}/nowhere") == (404, {"message": "Not Found"})
+    status, body = _request("POST", f"{api}/items", {"name": 5})
+    assert (status, body["error"]) == (400, "invalid_field")
+    status, _ = _request("GET", f"{api}/items/{'0' * 26}")
+    assert status == 404
+
+
+def test_failing_record_lands_in_the_dead_letter_queue_after_the_configured_receives(dev: Dev):
+    sqs = _aws(dev, "sqs")
+    queue_url = sqs.get_queue_url(QueueName=f"harbor-{dev.stage}-PersonaQueue.fifo")["QueueUrl"]
+    redrive = json.loads(sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["RedrivePolicy"])
+                         ["Attributes"]["RedrivePolicy"])
+    dlq_url = sqs.get_queue_url(QueueName=f"harbor-{dev.stage}-PersonaQueue-dlq.fifo")["QueueUrl"]
+    sent = sqs.send_message(QueueUrl=queue_url, MessageBody="not a task", MessageGroupId="broken")
+
+    landed: list[dict[str, Any]] = []
+    deadline = time.monotonic() + 60
+    while not landed and time.monotonic() < deadline:
+        landed = sqs.receive_message(QueueUrl=dlq_url, WaitTimeSeconds=1).get("Messages") or []
+    assert [m["MessageId"] for m in landed] == [sent["MessageId"]]
+    assert landed[0]["Body"] == "not a task"
+    failures = [line for line in dev.lines if "PersonaQueue  1 of 1 failed" in line]
+    assert len(failures) == int(redrive["maxReceiveCount"]) == 3
+
+
+def test_shell_runs_a_command_with_the_stage_links(dev: Dev):
+    script = (
+        "from sst import Resource; import boto3;"
+        "print(Resource.Table.name);"
+        "print(boto3.client('dynamodb').describe_table(TableName=Resource.Table.name)['Table']['TableStatus']);"
+        "print(Resource.Database.host, Resource.Database.port)"
+    )
+    result = subprocess.run(
+        [INFRA, "shell", "--stage", dev.stage, "--", sys.executable, "-c", script],
+        cwd=ROOT, env=dev.env, capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    database_port = dev.lines[[line.split()[0] for line in dev.lines].index("database")].rsplit(":", 1)[1]
+    assert result.stdout.split("\n")[:3] == [
+        f"harbor-{dev.stage}-Table", "ACTIVE", f"127.0.0.1 {database_port.split('/')[0]}",
+    ]
+
+
+def test_stop_ends_every_child_process(dev: Dev):
+    children = _descendants(dev.process.pid)
+    assert len(children) >= 3  # PostgreSQL and the function processes at least
+    dev.process.send_signal(signal.SIGINT)
+    assert dev.process.wait(timeout=60) == 0
+    deadline = time.monotonic() + 10
+    while any(_alive(pid) for pid in children) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert [pid for pid in children if _alive(pid)] == []
+
+
+def test_taken_port_is_one_line_naming_it_and_the_flag(tmp_path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = subprocess.run(
+            [INFRA, "dev", "--stage", "portcheck", "--port", str(port)],
+            cwd=ROOT, env={**os.environ, "HARBOR_DEV_DIR": str(tmp_path)}, capture_output=True, text=True,
+            timeout=120,
+        )
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        f"error: port {port} (the first API) is already in use; start on other ports with --port"
+    ]
+
+
+# -- the API's local meaning of routes, events and auth -------------------------------------------
+
+ROUTES = [
+    RouteSpec("GET /items", "list", "NONE"),
+    RouteSpec("GET /items/{id}", "get", "NONE"),
+    RouteSpec("GET /items/mine", "mine", "NONE"),
+    RouteSpec("ANY /files/{path+}", "files", "NONE"),
+    RouteSpec("$default", "fallback", "NONE"),
+]
+
+
+def test_route_matching_prefers_literal_then_parameter_then_greedy_then_default():
+    assert match_route(ROUTES, "GET", "/items/mine").route.function == "mine"
+    found = match_route(ROUTES, "GET", "/items/01ABC")
+    assert (found.route.function, found.parameters) == ("get", {"id": "01ABC"})
+    found = match_route(ROUTES, "DELETE", "/files/a/b%20c.txt")
+    assert (found.route.function, found.parameters) == ("files", {"path": "a/b c.txt"})
+    assert match_route(ROUTES, "POST", "/items").route.function == "fallback"
+    assert match_route(ROUTES[:2], "POST", "/items") is None
+
+
+def _token(claims: dict[str, Any]) -> str:
+    def part(data: dict[str, Any]) -> str:
+        return base64.urlsafe_b64encode(json.dumps(data).encode()).decode().rstrip("=")
+
+    return f"Bearer {part({'alg': 'RS256'})}.{part(claims)}.not-a-signature"
+
+
+def test_jwt_routes_read_claims_unverified_or_use_the_dev_user():
+    route = RouteSpec("GET /items", "list", "JWT", scopes=["items:read"])
+    status, context = authorize(route, {"authorization": _token({"sub": "user_1", "scope": "items:read"})})
+    assert status == 0 and context["jwt"]["claims"]["sub"] == "user_1"
+    status, context = authorize(route, {})
+    assert (status, context["jwt"]["claims"]["sub"], context["jwt"]["scopes"]) == (0, DEV_USER, ["items:read"])
+    assert authorize(route, {"authorization": "Bearer garbage"}) == (401, None)
+    assert authorize(route, {"authorization": _token({"sub": "u", "scope": "other"})}) == (403, None)
+    assert jwt_claims("Bearer a.b") is None
+
+
+def test_iam_routes_are_the_dev_user():
+    status, context = authorize(RouteSpec("GET /items", "list", "AWS_IAM"), {})
+    assert status == 0 and context["iam"]["userArn"].endswith(f":user/{DEV_USER}")
+
+
+def test_event_is_payload_2_0_with_cookies_query_and_base64_binary_bodies():
+    server = ApiServer.__new__(ApiServer)
+    server.api_id, server.port = "abc123", 4000
+    found = match_route(ROUTES, "GET", "/items/42")
+    event = server.event(found, "GET", "/items/42", "a=1&a=2&b=", {"cookie": "s=1; t=2", "content-type":
+                         "application/octet-stream"}, b"\x00\xff", "127.0.0.1", None)
+    assert event["version"] == "2.0" and event["routeKey"] == "GET /items/{id}"
+    assert event["pathParameters"] == {"id": "42"}
+    assert event["queryStringParameters"] == {"a": "1,2", "b": ""}
+    assert event["cookies"] == ["s=1", "t=2"] and "cookie" not in event["headers"]
+    assert event["isBase64Encoded"] is True and base64.b64decode(event["body"]) == b"\x00\xff"
+    text = server.event(found, "POST", "/items/42", "", {"content-type": "application/json"}, b"{}", "::1", None)
+    assert (text["body"], text["isBase64Encoded"]) == ("{}", False)
+
+
+def test_response_mapping_follows_api_gateway():
+    answer = {"statusCode": 201, "headers": {"X-A": "1"}, "cookies": ["s=1"], "body": "aGk=", "isBase64Encoded": True}
+    assert ApiServer.response(Invocation(ok=True, value=answer)) == (201, {"x-a": "1"}, ["s=1"], b"hi")
+    assert ApiServer.response(Invocation(ok=True, value={"a": 1}))[::3] == (200, b'{"a": 1}')
+    assert ApiServer.response(Invocation(ok=False, error={}))[0] == 500
+    assert ApiServer.response(Invocation(ok=False, timed_out=True))[0] == 503
+
+
+def test_batch_item_failures_decide_what_returns_to_the_queue():
+    poller = QueuePoller.__new__(QueuePoller)
+    poller.report_failures = True
+    batch = [{"MessageId": "a"}, {"MessageId": "b"}]
+
+    def failures(*ids: str) -> Invocation:
+        return Invocation(ok=True, value={"batchItemFailures": [{"itemIdentifier": i} for i in ids]})
+
+    assert poller.failed_ids(failures("b"), batch) == {"b"}
+    assert poller.failed_ids(Invocation(ok=True, value={"batchItemFailures": []}), batch) == set()
+    assert poller.failed_ids(Invocation(ok=True, value=None), batch) == set()
+    assert poller.failed_ids(Invocation(ok=False), batch) == {"a", "b"}
+    # An identifier that is not in the batch fails the whole batch, as Lambda does.
+    assert poller.failed_ids(failures("z"), batch) == {"a", "b"}
+    poller.report_failures = False
+    assert poller.failed_ids(failures("a"), batch) == set()
