@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import io
 import json
 import os
 import queue
@@ -349,3 +350,122 @@ def test_batch_item_failures_decide_what_returns_to_the_queue():
     assert poller.failed_ids(failures("z"), batch) == {"a", "b"}
     poller.report_failures = False
     assert poller.failed_ids(failures("a"), batch) == set()
+
+
+# -- a small program, run in this process: topic subscribers, secrets, data kept across restarts ---
+
+SMALL_PROGRAM = '''
+from components import Dynamo, SnsTopic, declare_secrets, start_app
+
+start_app()
+secrets = declare_secrets(["Token", "ApiKey"], placeholders={"ApiKey": "placeholder"})
+table = Dynamo("Notes", fields={"pk": "string"}, primary_index={"hash_key": "pk"})
+notices = SnsTopic("Notices")
+notices.subscribe("handlers/record.handler", filter={"kind": ["keep"]}, link=[table, secrets.Token])
+'''
+
+RECORD_HANDLER = '''
+import boto3
+from sst import Resource
+
+
+def handler(event, context):
+    record = event["Records"][0]
+    boto3.client("dynamodb").put_item(
+        TableName=Resource.Notes.name,
+        Item={"pk": {"S": record["Sns"]["MessageId"]}, "message": {"S": record["Sns"]["Message"]},
+              "source": {"S": record["EventSource"]},
+              "kind": {"S": record["Sns"]["MessageAttributes"]["kind"]["Value"]},
+              "token": {"S": Resource.Token.value}},
+    )
+'''
+
+
+@pytest.fixture
+def small_program(tmp_path, monkeypatch):
+    program = tmp_path / "program"
+    (program / "handlers").mkdir(parents=True)
+    (program / "Pulumi.yaml").write_text("name: harbor\nruntime: python\n")
+    (program / "__main__.py").write_text(SMALL_PROGRAM)
+    (program / "handlers" / "record.py").write_text(RECORD_HANDLER)
+    store = tmp_path / "store"
+    store.mkdir()
+    os.chmod(tmp_path, 0o755)
+    monkeypatch.setenv("HARBOR_DEV_DIR", str(store))
+    return program
+
+
+def _scan(session: Any) -> list[dict[str, Any]]:
+    return session.aws.client("dynamodb").scan(TableName="harbor-bob-Notes")["Items"]
+
+
+def test_topic_subscriber_gets_sns_events_through_its_filter_and_items_survive_a_restart(small_program):
+    from infra.dev.store import LocalStore
+    from infra.dev.supervisor import DevSession
+
+    out = io.StringIO()
+    session = DevSession(small_program, "bob", _free_block(), out)
+    try:
+        session.start()
+        sns = session.aws.client("sns")
+        topic = "arn:aws:sns:us-east-1:123456789012:harbor-bob-Notices"
+        for kind in ("drop", "keep"):
+            sns.publish(TopicArn=topic, Message=f"a {kind} notice",
+                        MessageAttributes={"kind": {"DataType": "String", "StringValue": kind}})
+        deadline = time.monotonic() + 30
+        while not _scan(session) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        time.sleep(1.5)  # room for the filtered-out message to arrive, were it delivered
+        items = _scan(session)
+    finally:
+        session.stop()
+    token = LocalStore.for_stage(small_program, "bob").secrets()["Token"]
+    assert [(i["message"]["S"], i["source"]["S"], i["kind"]["S"], i["token"]["S"]) for i in items] == [
+        ("a keep notice", "aws:sns", "keep", token)
+    ]
+    # Said once: the placeholder stands in for ApiKey, only Token got a random local value.
+    assert out.getvalue().count("secrets Token:") == 1 and "ApiKey" not in out.getvalue()
+
+    again = DevSession(small_program, "bob", _free_block(), io.StringIO())
+    try:
+        again.start()
+        assert [i["message"]["S"] for i in _scan(again)] == ["a keep notice"]
+        assert "secrets Token" not in again.log._out.getvalue()
+    finally:
+        again.stop()
+    assert LocalStore.for_stage(small_program, "bob").secrets()["Token"] == token
+
+
+def _host(tmp_path: Path, handler: str, timeout: float = 10) -> Any:
+    from infra.dev.functions import FunctionHost, LogStream
+    from infra.dev.model import FunctionSpec
+
+    spec = FunctionSpec(name="harbor-bob-Fn", label="Fn", handler=handler, runtime="python3.12",
+                        timeout=timeout, memory=128, archive=None, environment={}, links={})
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "SST_"))}
+    return FunctionHost(spec, tmp_path, env, LogStream(io.StringIO()))
+
+
+def test_python_handler_reloads_when_its_file_changes(tmp_path):
+    module = tmp_path / "answer.py"
+    module.write_text("def handler(event, context):\n    return {'value': 1, 'got': event}\n")
+    host = _host(tmp_path, "answer.handler")
+    try:
+        assert host.invoke({"n": 1}).value == {"value": 1, "got": {"n": 1}}
+        module.write_text("def handler(event, context):\n    return {'value': 2}\n")
+        later = time.time() + 2
+        os.utime(module, (later, later))
+        assert host.invoke({}).value == {"value": 2}
+    finally:
+        host.stop()
+
+
+def test_handler_past_its_timeout_is_stopped_and_fails(tmp_path):
+    (tmp_path / "slow.py").write_text("import time\n\ndef handler(event, context):\n    time.sleep(30)\n")
+    host = _host(tmp_path, "slow.handler", timeout=1)
+    try:
+        outcome = host.invoke({})
+        assert (outcome.ok, outcome.timed_out) == (False, True)
+        assert host.pid is None
+    finally:
+        host.stop()

@@ -5,13 +5,18 @@ global and local indexes, TTL, streams), S3 buckets, SQS queues (dead-letter que
 first, then the queues that redrive to them), SNS topics and their subscriptions
 (raw delivery, filter policies and their scope), the stage's local secret values as
 SSM SecureStrings at ``/<app>/<stage>/<Name>``, and each local database's master
-secret in Secrets Manager. Moto keeps everything in memory: it starts empty each time.
+secret in Secrets Manager. Moto keeps everything in memory; :func:`save_data` and
+:func:`restore_data` carry tables' items and buckets' objects across a restart.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
+import shutil
+import urllib.request
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -41,9 +46,17 @@ class EmbeddedAws:
 
     def start(self) -> None:
         self._server.start()
+        self._reset()
 
     def stop(self) -> None:
+        self._reset()
         self._server.stop()
+
+    def _reset(self) -> None:
+        # Moto's backends are per process, not per server: start and leave them empty.
+        request = urllib.request.Request(f"{self.url}/moto-api/reset", method="POST", data=b"")
+        with urllib.request.urlopen(request, timeout=30):
+            pass
 
     def client(self, service: str) -> Any:
         return boto3.client(
@@ -210,3 +223,62 @@ def subscription_attributes(subscription: dict[str, Any]) -> dict[str, str]:
         attributes["FilterPolicy"] = subscription["filterPolicy"]
         attributes["FilterPolicyScope"] = subscription.get("filterPolicyScope") or "MessageAttributes"
     return attributes
+
+
+# -- what survives a restart ------------------------------------------------------------------------
+# Moto keeps data in memory only; the items of each table and the objects of each bucket are
+# written to the stage's folder when infra dev stops and put back when it starts. Queue
+# messages and topic deliveries in flight are not kept.
+
+
+def save_data(aws: EmbeddedAws, app: DevApp, folder: Path) -> None:
+    """Write every table's items and every bucket's objects under ``folder``."""
+    dynamodb = aws.client("dynamodb")
+    tables = folder / "dynamodb"
+    tables.mkdir(parents=True, exist_ok=True)
+    for table in app.tables:
+        items: list[dict[str, Any]] = []
+        for page in dynamodb.get_paginator("scan").paginate(TableName=table["name"]):
+            items.extend(page.get("Items") or [])
+        (tables / f"{table['name']}.json").write_text(json.dumps(items))
+    s3 = aws.client("s3")
+    for bucket in app.buckets:
+        target = folder / "s3" / bucket
+        shutil.rmtree(target, ignore_errors=True)
+        target.mkdir(parents=True)
+        index = {}
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+            for entry in page.get("Contents") or []:
+                key = entry["Key"]
+                found = s3.get_object(Bucket=bucket, Key=key)
+                name = hashlib.sha256(key.encode()).hexdigest()
+                (target / name).write_bytes(found["Body"].read())
+                index[key] = {"file": name, "contentType": found.get("ContentType")}
+        (target / "index.json").write_text(json.dumps(index))
+
+
+def restore_data(aws: EmbeddedAws, app: DevApp, folder: Path) -> list[str]:
+    """Put back what :func:`save_data` wrote; returns a note per table or bucket it could not restore."""
+    notes = []
+    dynamodb = aws.client("dynamodb")
+    for table in app.tables:
+        path = folder / "dynamodb" / f"{table['name']}.json"
+        if not path.exists():
+            continue
+        items = json.loads(path.read_text())
+        try:
+            for start in range(0, len(items), 25):
+                dynamodb.batch_write_item(
+                    RequestItems={table["name"]: [{"PutRequest": {"Item": i}} for i in items[start:start + 25]]}
+                )
+        except Exception as error:  # the table's keys changed since: start it empty, say so
+            notes.append(f"table {table['name']}: saved items no longer fit ({error}); starting empty")
+    s3 = aws.client("s3")
+    for bucket in app.buckets:
+        target = folder / "s3" / bucket
+        if not (target / "index.json").exists():
+            continue
+        for key, entry in json.loads((target / "index.json").read_text()).items():
+            extra = {"ContentType": entry["contentType"]} if entry.get("contentType") else {}
+            s3.put_object(Bucket=bucket, Key=key, Body=(target / entry["file"]).read_bytes(), **extra)
+    return notes

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from components.linking import encode_links
-from infra.dev.aws import EmbeddedAws, database_secret_arn, provision
+from infra.dev.aws import EmbeddedAws, database_secret_arn, provision, restore_data, save_data
 from infra.dev.functions import FunctionHost, LogStream, find_source
 from infra.dev.model import DevError, FunctionSpec, evaluate
 from infra.dev.store import LocalStore
@@ -128,6 +128,11 @@ class DevSession:
                 replacements[endpoint] = "127.0.0.1"
 
         provision(aws, app, self.store.secrets(), databases)
+        data = self.store.path / "aws"
+        for note in restore_data(aws, app, data):
+            self.log.write(note)
+        # Registered before the functions and servers, so it runs after they stopped writing.
+        self._stoppers.append(("saving data", lambda: save_data(aws, app, data)))
 
         for api, port in api_ports:
             replacements[api.endpoint] = f"http://127.0.0.1:{port}"
