@@ -88,19 +88,27 @@ def find_source(program_dir: Path, spec: FunctionSpec, unpack_to: Path) -> tuple
     whose handler module has the same bytes is where the user edits them.
     """
     module = spec.handler.rpartition(".")[0].replace(".", "/") + ".py"
-    if spec.archive is not None and spec.archive.is_file():
-        with zipfile.ZipFile(spec.archive) as bundle:
-            names = set(bundle.namelist())
-            packed = bundle.read(module) if module in names else None
-            if packed is not None:
-                for candidate in _python_files(program_dir):
-                    if candidate.as_posix().endswith("/" + module) and candidate.read_bytes() == packed:
-                        root = Path(str(candidate)[: -len(module)])
-                        return root, True
-            unpack_to.mkdir(parents=True, exist_ok=True)
-            bundle.extractall(unpack_to)
-            return unpack_to, False
-    raise FileNotFoundError(f"function {spec.label}: no archive to run ({spec.archive})")
+    if spec.archive is None or not spec.archive.is_file():
+        raise FileNotFoundError(f"function {spec.label}: no archive to run ({spec.archive})")
+    with zipfile.ZipFile(spec.archive) as bundle:
+        names = set(bundle.namelist())
+        packed = bundle.read(module) if module in names else None
+    if packed is not None:
+        for candidate in _python_files(program_dir):
+            if candidate.as_posix().endswith("/" + module) and candidate.read_bytes() == packed:
+                return Path(str(candidate)[: -len(module)]), True
+    return unpack(spec.archive, unpack_to), False
+
+
+def unpack(archive: Path, folder: Path) -> Path:
+    """The archive's files in ``folder`` (once per archive: its name is its hash)."""
+    target = folder / archive.stem
+    if not target.is_dir():
+        staging = folder / f".{archive.stem}.{os.getpid()}"
+        with zipfile.ZipFile(archive) as bundle:
+            bundle.extractall(staging)
+        staging.rename(target)
+    return target
 
 
 class FunctionHost:

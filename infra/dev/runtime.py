@@ -51,6 +51,8 @@ def main(argv: list[str]) -> int:
     source, handler = argv[0], argv[1]
     results = os.fdopen(int(os.environ["HARBOR_DEV_RESULT_FD"]), "w", buffering=1)
     sys.path.insert(0, source)
+    if os.environ.get("HARBOR_DEV_FALLBACK_PATH"):
+        sys.path.append(os.environ["HARBOR_DEV_FALLBACK_PATH"])
     # Lambda's Python runtime logs through the root logger at the level the handler sets.
     logging.basicConfig(format="[%(levelname)s] %(message)s", stream=sys.stderr, level=logging.WARNING)
     module_name, _, function_name = handler.rpartition(".")

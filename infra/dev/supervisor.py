@@ -23,7 +23,7 @@ from typing import IO, Any
 
 from components.linking import encode_links
 from infra.dev.aws import EmbeddedAws, database_secret_arn, provision, restore_data, save_data
-from infra.dev.functions import FunctionHost, LogStream, find_source
+from infra.dev.functions import FunctionHost, LogStream, find_source, unpack
 from infra.dev.model import DevError, FunctionSpec, evaluate
 from infra.dev.store import LocalStore
 
@@ -144,8 +144,12 @@ class DevSession:
                 continue
             links = self._local_links(spec.links, replacements, database_links)
             host_env = self._function_environment(spec, links, replacements, environment)
-            source, reload = find_source(self.program_dir, spec, self.store.path / "functions" / spec.name / "code")
+            archives = self.store.path / "archives"
+            source, reload = find_source(self.program_dir, spec, archives)
             host_env["LAMBDA_TASK_ROOT"] = str(source)
+            # What the archive packages besides the sources (its requirements, shared helpers)
+            # is found after this environment's own packages, which match this machine.
+            host_env["HARBOR_DEV_FALLBACK_PATH"] = str(unpack(spec.archive, archives))
             self.hosts[spec.name] = FunctionHost(spec, source, host_env, self.log, reload=reload)
         self._stoppers.append(("functions", self._stop_hosts))
 
