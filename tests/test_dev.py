@@ -355,13 +355,26 @@ def test_batch_item_failures_decide_what_returns_to_the_queue():
 # -- a small program, run in this process: topic subscribers, secrets, data kept across restarts ---
 
 SMALL_PROGRAM = '''
-from components import Dynamo, SnsTopic, declare_secrets, start_app
+from components import Bucket, Dynamo, SnsTopic, declare_secrets, start_app
 
 start_app()
 secrets = declare_secrets(["Token", "ApiKey"], placeholders={"ApiKey": "placeholder"})
 table = Dynamo("Notes", fields={"pk": "string"}, primary_index={"hash_key": "pk"})
+archive = Bucket("Archive")
+table.subscribe("Changes", "handlers/changes.handler", filters=[{"eventName": ["INSERT"]}], link=[archive])
 notices = SnsTopic("Notices")
 notices.subscribe("handlers/record.handler", filter={"kind": ["keep"]}, link=[table, secrets.Token])
+'''
+
+CHANGES_HANDLER = '''
+import boto3
+from sst import Resource
+
+
+def handler(event, context):
+    for record in event["Records"]:
+        key = f"{record['eventName']}/{record['dynamodb']['Keys']['pk']['S']}"
+        boto3.client("s3").put_object(Bucket=Resource.Archive.name, Key=key, Body=b"")
 '''
 
 RECORD_HANDLER = '''
@@ -388,6 +401,7 @@ def small_program(tmp_path, monkeypatch):
     (program / "Pulumi.yaml").write_text("name: harbor\nruntime: python\n")
     (program / "__main__.py").write_text(SMALL_PROGRAM)
     (program / "handlers" / "record.py").write_text(RECORD_HANDLER)
+    (program / "handlers" / "changes.py").write_text(CHANGES_HANDLER)
     store = tmp_path / "store"
     store.mkdir()
     os.chmod(tmp_path, 0o755)
@@ -399,7 +413,13 @@ def _scan(session: Any) -> list[dict[str, Any]]:
     return session.aws.client("dynamodb").scan(TableName="harbor-bob-Notes")["Items"]
 
 
-def test_topic_subscriber_gets_sns_events_through_its_filter_and_items_survive_a_restart(small_program):
+def _archived(session: Any) -> list[str]:
+    s3 = session.aws.client("s3")
+    bucket = s3.list_buckets()["Buckets"][0]["Name"]
+    return [o["Key"] for o in s3.list_objects_v2(Bucket=bucket).get("Contents") or []]
+
+
+def test_topic_and_stream_subscribers_get_their_events_and_data_survives_a_restart(small_program):
     from infra.dev.store import LocalStore
     from infra.dev.supervisor import DevSession
 
@@ -413,16 +433,22 @@ def test_topic_subscriber_gets_sns_events_through_its_filter_and_items_survive_a
             sns.publish(TopicArn=topic, Message=f"a {kind} notice",
                         MessageAttributes={"kind": {"DataType": "String", "StringValue": kind}})
         deadline = time.monotonic() + 30
-        while not _scan(session) and time.monotonic() < deadline:
+        while not (_scan(session) and _archived(session)) and time.monotonic() < deadline:
             time.sleep(0.2)
         time.sleep(1.5)  # room for the filtered-out message to arrive, were it delivered
         items = _scan(session)
+        # The stream subscriber saw the insert (its filter keeps INSERTs only).
+        session.aws.client("dynamodb").delete_item(TableName="harbor-bob-Notes", Key={"pk": items[0]["pk"]})
+        time.sleep(1.5)
+        archived = _archived(session)
+        session.aws.client("dynamodb").put_item(TableName="harbor-bob-Notes", Item=items[0])
     finally:
         session.stop()
     token = LocalStore.for_stage(small_program, "bob").secrets()["Token"]
     assert [(i["message"]["S"], i["source"]["S"], i["kind"]["S"], i["token"]["S"]) for i in items] == [
         ("a keep notice", "aws:sns", "keep", token)
     ]
+    assert archived == [f"INSERT/{items[0]['pk']['S']}"]
     # Said once: the placeholder stands in for ApiKey, only Token got a random local value.
     assert out.getvalue().count("secrets Token:") == 1 and "ApiKey" not in out.getvalue()
 

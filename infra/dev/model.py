@@ -204,10 +204,11 @@ def read_app(plan: Plan, mocks: RecordingMocks, region: str) -> DevApp:
     by_urn = {r.urn: r for r in plan.resources}
 
     def label(resource: PlannedResource) -> str:
+        """The harbor component a resource belongs to (ApiPostItems for its Lambda function)."""
         parent = by_urn.get(resource.parent or "")
-        return parent.name if parent is not None and not parent.custom and parent.type != "pulumi:pulumi:Stack" else (
-            resource.name
-        )
+        if parent is None or parent.custom or parent.type == "pulumi:pulumi:Stack":
+            return resource.name
+        return parent.name
 
     functions: dict[str, FunctionSpec] = {}
     for resource in plan.of_type(FUNCTION):
@@ -215,9 +216,6 @@ def read_app(plan: Plan, mocks: RecordingMocks, region: str) -> DevApp:
 
     integrations = {
         mocks.ids[(r.type, r.name)]: state(r) for r in plan.of_type("aws:apigatewayv2/integration:Integration")
-    }
-    authorizers = {
-        mocks.ids[(r.type, r.name)]: state(r) for r in plan.of_type("aws:apigatewayv2/authorizer:Authorizer")
     }
     apis: list[ApiSpec] = []
     for resource in plan.of_type("aws:apigatewayv2/api:Api"):
@@ -232,14 +230,11 @@ def read_app(plan: Plan, mocks: RecordingMocks, region: str) -> DevApp:
             if integration is None:
                 continue
             function = integration["integrationUri"].rsplit(":", 1)[-1]
-            auth = str(route_state.get("authorizationType") or "NONE")
-            if auth == "JWT" and route_state.get("authorizerId") not in authorizers:
-                auth = "JWT"
             routes.append(
                 RouteSpec(
                     key=route_state["routeKey"],
                     function=function,
-                    auth=auth,
+                    auth=str(route_state.get("authorizationType") or "NONE"),
                     scopes=list(route_state.get("authorizationScopes") or []),
                     timeout=float(integration.get("timeoutMilliseconds") or 30000) / 1000,
                 )
@@ -266,13 +261,15 @@ def read_app(plan: Plan, mocks: RecordingMocks, region: str) -> DevApp:
     sites = []
     for component in plan.of_type("harbor:aws:Nextjs"):
         inside = plan.descendants(component)
-        sources = [
-            source.get("directory", "")
+        # The site's folder is where its build's assets come from: <site>/.open-next/assets.
+        directories = [
+            str(source.get("directory", ""))
             for r in inside
-            for source in (r.inputs.get("sources") or [] if isinstance(r.inputs.get("sources"), list) else [])
+            if isinstance(r.inputs.get("sources"), list)
+            for source in r.inputs["sources"]
             if isinstance(source, dict)
         ]
-        path = next((Path(s.split("/.open-next")[0]) for s in sources if "/.open-next" in s), None)
+        path = next((Path(d.split("/.open-next")[0]) for d in directories if "/.open-next" in d), None)
         servers = [
             state(r)["name"] for r in inside
             if r.type == FUNCTION and label(r) == f"{component.name}Server"

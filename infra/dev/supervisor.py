@@ -76,7 +76,7 @@ class DevSession:
         from infra.dev.api import ApiServer
         from infra.dev.nextdev import NextDev
         from infra.dev.postgres import LocalPostgres, find_binaries
-        from infra.dev.workers import QueuePoller, TopicSubscriber
+        from infra.dev.workers import QueuePoller, StreamPoller, TopicSubscriber
 
         if self.store.read_state() is not None:
             raise DevError(f"infra dev is already running for stage {self.stage!r} (pid "
@@ -173,6 +173,13 @@ class DevSession:
                 )
                 poller.start()
                 self._stoppers.append((poller.label, poller.stop))
+            elif ":table/" in mapping.get("eventSourceArn", ""):
+                streamer = StreamPoller(aws, mapping, host, self.log)
+                streamer.start()
+                self._stoppers.append((streamer.table, streamer.stop))
+            else:
+                source = mapping.get("eventSourceArn")
+                self.log.write(f"{function.label}: its event source {source} does not run locally")
         for subscription in app.subscriptions:
             if subscription.get("protocol") != "lambda":
                 continue
@@ -244,9 +251,6 @@ class DevSession:
                 stop()
             except Exception as error:
                 self.log.write(f"stopping {name} failed: {error}")
-
-    def child_pids(self) -> list[int]:
-        return [host.pid for host in self.hosts.values() if host.pid]
 
 
 def run_dev(program_dir: Path, stage: str, port: int = DEFAULT_PORT, reset: bool = False) -> int:

@@ -8,7 +8,8 @@ a record to its dead-letter queue after ``maxReceiveCount`` receives. One local
 difference: a failed record is visible again at once instead of after the queue's
 visibility timeout, so retries (and the dead-letter queue) show up in seconds.
 
-A topic's function subscriber gets SNS events: the subscription delivers to a private
+A :class:`StreamPoller` reads a table's stream for its subscriber (filters, retries,
+the on-failure queue). A topic's function subscriber gets SNS events: the subscription delivers to a private
 queue in the embedded AWS (filter policy included) and a poller calls the function
 with one ``aws:sns`` record per message, retrying a failed message twice like SNS.
 
@@ -195,3 +196,125 @@ class TopicSubscriber(QueuePoller):
                 sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
             else:
                 sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0)
+
+
+def matches(pattern: Any, value: Any) -> bool:
+    """Lambda event filtering, for the common rules: exact values, ``prefix``, ``exists``, nesting."""
+    if isinstance(pattern, dict):
+        if not isinstance(value, dict):
+            return False
+        for key, wanted in pattern.items():
+            if isinstance(wanted, list) and any(isinstance(w, dict) and "exists" in w for w in wanted):
+                present = key in value
+                if not any(isinstance(w, dict) and w.get("exists") == present for w in wanted):
+                    return False
+                continue
+            if key not in value or not matches(wanted, value[key]):
+                return False
+        return True
+    if isinstance(pattern, list):
+        for wanted in pattern:
+            if isinstance(wanted, dict) and "prefix" in wanted:
+                if isinstance(value, str) and value.startswith(wanted["prefix"]):
+                    return True
+            elif wanted == value:
+                return True
+        return False
+    return pattern == value
+
+
+class StreamPoller:
+    """Reads a DynamoDB table's stream for one function, as a stream event source mapping does.
+
+    Batches of up to the mapping's size, in order; only records matching the mapping's
+    filters are delivered. A failing batch (or, with ``ReportBatchItemFailures``, the
+    records from the first failed one on) is retried ``maximumRetryAttempts`` times, then
+    described to the on-failure destination (an SQS queue) and passed over.
+    """
+
+    def __init__(self, aws: EmbeddedAws, mapping: dict[str, Any], host: FunctionHost, log: LogStream) -> None:
+        self.aws = aws
+        self.mapping = mapping
+        self.host = host
+        self.log = log
+        self.table = mapping["eventSourceArn"].split(":table/", 1)[1].split("/", 1)[0]
+        self.batch_size = int(mapping.get("batchSize") or 100)
+        retries = mapping.get("maximumRetryAttempts")
+        self.retries = 3 if retries is None or int(retries) < 0 else int(retries)
+        criteria = (mapping.get("filterCriteria") or {}).get("filters") or []
+        self.patterns = [json.loads(f["pattern"]) for f in criteria if f.get("pattern")]
+        self.report_failures = "ReportBatchItemFailures" in (mapping.get("functionResponseTypes") or [])
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+    def _run(self) -> None:
+        streams = self.aws.client("dynamodbstreams")
+        arn = self.aws.client("dynamodb").describe_table(TableName=self.table)["Table"]["LatestStreamArn"]
+        shard = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"][0]["ShardId"]
+        position = "TRIM_HORIZON" if self.mapping.get("startingPosition") == "TRIM_HORIZON" else "LATEST"
+        iterator = streams.get_shard_iterator(StreamArn=arn, ShardId=shard, ShardIteratorType=position)["ShardIterator"]
+        while not self._stop.is_set():
+            try:
+                page = streams.get_records(ShardIterator=iterator, Limit=self.batch_size)
+            except Exception as error:
+                if not self._stop.is_set():
+                    self.log.service("stream", f"{self.table}: read failed: {error}")
+                    self._stop.wait(POLL_SECONDS)
+                continue
+            iterator = page.get("NextShardIterator") or iterator
+            records = [self._record(r) for r in page.get("Records") or []]
+            records = [r for r in records if not self.patterns or any(matches(p, r) for p in self.patterns)]
+            if records:
+                self.deliver(records)
+            else:
+                self._stop.wait(0.3)
+
+    def _record(self, record: dict[str, Any]) -> dict[str, Any]:
+        change = dict(record.get("dynamodb") or {})
+        created = change.get("ApproximateCreationDateTime")
+        if hasattr(created, "timestamp"):
+            change["ApproximateCreationDateTime"] = int(created.timestamp())
+        return {**record, "dynamodb": change, "eventSourceARN": self.mapping["eventSourceArn"]}
+
+    def deliver(self, records: list[dict[str, Any]]) -> None:
+        for attempt in range(self.retries + 1):
+            outcome = invoke_logged(self.host, {"Records": records}, self.log, "stream",
+                                    f"{self.table}  {len(records)} record" + ("s" if len(records) != 1 else ""))
+            failed_from = self._failed_from(outcome, records)
+            if failed_from is None:
+                return
+            records = records[failed_from:]
+            if attempt < self.retries:
+                self.log.service("stream", f"{self.table}  retrying {len(records)} record(s)")
+        self.log.service("stream", f"{self.table}  {len(records)} record(s) passed over after {self.retries} retries")
+        destination = ((self.mapping.get("destinationConfig") or {}).get("onFailure") or {}).get("destinationArn")
+        if destination and destination.startswith("arn:aws:sqs:"):
+            sqs = self.aws.client("sqs")
+            url = sqs.get_queue_url(QueueName=destination.rsplit(":", 1)[-1])["QueueUrl"]
+            sqs.send_message(QueueUrl=url, MessageBody=json.dumps({
+                "requestContext": {"condition": "RetryAttemptsExhausted", "approximateInvokeCount": self.retries + 1},
+                "DDBStreamBatchInfo": {
+                    "startSequenceNumber": records[0]["dynamodb"].get("SequenceNumber"),
+                    "endSequenceNumber": records[-1]["dynamodb"].get("SequenceNumber"),
+                    "batchSize": len(records), "streamArn": self.mapping["eventSourceArn"],
+                },
+            }))
+
+    def _failed_from(self, outcome: Invocation, records: list[dict[str, Any]]) -> int | None:
+        """None when the batch is done, else the index to retry from."""
+        if not outcome.ok:
+            return 0
+        answer = outcome.value
+        if not self.report_failures or not isinstance(answer, dict) or not answer.get("batchItemFailures"):
+            return None
+        numbers = [r["dynamodb"].get("SequenceNumber") for r in records]
+        failed = [f.get("itemIdentifier") for f in answer["batchItemFailures"] if isinstance(f, dict)]
+        positions = [numbers.index(f) for f in failed if f in numbers]
+        return min(positions) if positions and len(positions) == len(failed) else 0
