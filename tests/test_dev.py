@@ -495,3 +495,47 @@ def test_handler_past_its_timeout_is_stopped_and_fails(tmp_path):
         assert host.pid is None
     finally:
         host.stop()
+
+
+# -- schedules ----------------------------------------------------------------------------------------
+
+
+def test_cron_expressions_match_the_minutes_aws_fires_them():
+    from datetime import UTC, datetime
+
+    from infra.dev.schedules import cron_matches, rate_seconds
+
+    monday_9 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
+    assert cron_matches("cron(0 9 ? * MON-FRI *)", monday_9)
+    assert not cron_matches("cron(0 9 ? * SAT,SUN *)", monday_9)
+    assert cron_matches("cron(*/15 * * * ? *)", monday_9.replace(minute=45))
+    assert not cron_matches("cron(*/15 * * * ? *)", monday_9.replace(minute=50))
+    assert cron_matches("cron(0 0 L * ? *)", datetime(2026, 2, 28, tzinfo=UTC))
+    assert not cron_matches("cron(0 0 L * ? *)", datetime(2026, 2, 27, tzinfo=UTC))
+    assert (rate_seconds("rate(5 minutes)"), rate_seconds("rate(1 day)"), rate_seconds("cron(0 9 * * ? *)")) == (
+        300, 86400, None)
+
+
+def test_schedules_with_function_targets_come_from_the_plan():
+    from infra.dev.schedules import jobs_from_plan
+    from infra.harness import PlannedResource
+
+    def resource(typ: str, name: str, inputs: dict[str, Any]) -> PlannedResource:
+        return PlannedResource("urn:" + name, typ, name, None, True, inputs, False, False)
+
+    function = "arn:aws:lambda:us-east-1:123456789012:function:harbor-bob-Nightly"
+    jobs = jobs_from_plan([
+        resource("aws:cloudwatch/eventRule:EventRule", "rule",
+                 {"name": "nightly", "scheduleExpression": "rate(1 day)"}),
+        resource("aws:cloudwatch/eventTarget:EventTarget", "target", {"rule": "nightly", "arn": function}),
+        resource("aws:scheduler/schedule:Schedule", "sched", {
+            "name": "report", "scheduleExpression": "cron(0 9 * * ? *)",
+            "target": {"arn": function, "input": '{"report": "daily"}'}}),
+        resource("aws:scheduler/schedule:Schedule", "queue", {
+            "name": "toqueue", "scheduleExpression": "rate(1 hour)",
+            "target": {"arn": "arn:aws:sqs:us-east-1:123456789012:q"}}),
+    ], "us-east-1")
+    assert [(j.name, j.expression, j.event.get("detail-type"), j.event.get("report")) for j in jobs] == [
+        ("nightly", "rate(1 day)", "Scheduled Event", None),
+        ("report", "cron(0 9 * * ? *)", None, "daily"),
+    ]

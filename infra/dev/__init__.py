@@ -9,7 +9,8 @@ stage, never from a second description of the app:
 * :mod:`infra.dev.postgres`   a real PostgreSQL per ``Postgres``
 * :mod:`infra.dev.functions`  one process per function, reloaded when its files change
 * :mod:`infra.dev.api`        one HTTP server per ``ApiGatewayV2`` (payload format 2.0)
-* :mod:`infra.dev.workers`    queue pollers and topic subscribers
+* :mod:`infra.dev.workers`    queue pollers, stream readers and topic subscribers
+* :mod:`infra.dev.schedules`  functions fired on their EventBridge schedules
 * :mod:`infra.dev.nextdev`    ``next dev`` per ``Nextjs``
 * :mod:`infra.dev.supervisor` starts them in order, prints the URLs, stops every child
 * :mod:`infra.dev.shell`      ``infra shell``: a command with the stage's link environment

@@ -145,7 +145,6 @@ class DevApp:
     clusters: list[ClusterSpec]
     sites: list[SiteSpec]
     secret_names: list[str]
-    schedules: list[PlannedResource] = field(default_factory=list)
 
     def function_by_arn(self, arn: str) -> FunctionSpec:
         name = arn.rsplit(":", 1)[-1] if arn.startswith("arn:") else arn
@@ -293,8 +292,6 @@ def read_app(plan: Plan, mocks: RecordingMocks, region: str) -> DevApp:
         clusters=clusters,
         sites=sites,
         secret_names=[r.name for r in plan.of_type("harbor:sst:Secret")],
-        # Scheduled invocations (a Cron component) land here when the program has them.
-        schedules=plan.of_type("aws:scheduler/schedule:Schedule") + plan.of_type("aws:cloudwatch/eventRule:EventRule"),
     )
 
 

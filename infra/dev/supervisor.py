@@ -76,6 +76,7 @@ class DevSession:
         from infra.dev.api import ApiServer
         from infra.dev.nextdev import NextDev
         from infra.dev.postgres import LocalPostgres, find_binaries
+        from infra.dev.schedules import Scheduler, jobs_from_plan
         from infra.dev.workers import QueuePoller, StreamPoller, TopicSubscriber
 
         if self.store.read_state() is not None:
@@ -180,6 +181,12 @@ class DevSession:
             else:
                 source = mapping.get("eventSourceArn")
                 self.log.write(f"{function.label}: its event source {source} does not run locally")
+        jobs = [(job, host) for job in jobs_from_plan(app.plan.resources, app.region)
+                if (host := self.hosts.get(app.function_by_arn(job.function).name)) is not None]
+        scheduler = Scheduler(jobs, self.log)
+        scheduler.start()
+        self._stoppers.append(("schedules", scheduler.stop))
+        self.scheduler = scheduler
         for subscription in app.subscriptions:
             if subscription.get("protocol") != "lambda":
                 continue

@@ -13,8 +13,8 @@ the on-failure queue). A topic's function subscriber gets SNS events: the subscr
 queue in the embedded AWS (filter policy included) and a poller calls the function
 with one ``aws:sns`` record per message, retrying a failed message twice like SNS.
 
-Scheduled functions plug in the same way: anything that builds an event and calls
-``FunctionHost.invoke`` (see :func:`invoke_logged`).
+Scheduled functions (:mod:`infra.dev.schedules`) plug in the same way: anything that
+builds an event and calls :func:`invoke_logged`.
 """
 
 from __future__ import annotations
