@@ -154,11 +154,11 @@ class DevSession:
             self.hosts[spec.name] = FunctionHost(spec, source, host_env, self.log, reload=reload)
         self._stoppers.append(("functions", self._stop_hosts))
 
-        for api, port in api_ports:
+        for index, (api, port) in enumerate(api_ports):
             server = ApiServer(api, port, self.hosts.get, self.log)
             server.start()
             self._stoppers.append((api.label, server.stop))
-            self.lines.insert(0, (server.name, server.url))
+            self.lines.insert(index, (server.name, server.url))  # the APIs first, in program order
 
         for mapping in app.mappings:
             if not mapping.get("enabled", True):
