@@ -75,6 +75,26 @@ def _descendants(pid: int) -> set[int]:
     return found
 
 
+def _listening(pids: set[int]) -> set[tuple[str, int]]:
+    """(address, port) of every TCP socket the processes listen on, from /proc/net/tcp{,6}."""
+    inodes = set()
+    for pid in pids:
+        try:
+            links = [os.readlink(f) for f in Path(f"/proc/{pid}/fd").iterdir()]
+        except OSError:
+            continue
+        inodes.update(link[8:-1] for link in links if link.startswith("socket:["))
+    found = set()
+    for table in ("tcp", "tcp6"):
+        for row in Path(f"/proc/net/{table}").read_text().splitlines()[1:]:
+            fields = row.split()
+            if fields[3] == "0A" and fields[9] in inodes:  # 0A: LISTEN
+                address, port = fields[1].split(":")
+                ip = ".".join(str(b) for b in reversed(bytes.fromhex(address))) if len(address) == 8 else address
+                found.add((ip, int(port, 16)))
+    return found
+
+
 def _alive(pid: int) -> bool:
     try:
         state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
@@ -169,6 +189,9 @@ def test_dev_prints_each_service_on_loopback_then_ready(dev: Dev):
     assert {"api", "database", "aws"} <= set(services)
     urls = [line.split()[1] for line in dev.lines[:ready] if "://" in line]
     assert all("@127.0.0.1:" in u or u.startswith("http://127.0.0.1:") for u in urls), urls
+    # Every service, in every process it started, listens on loopback only.
+    listening = _listening({dev.process.pid} | _descendants(dev.process.pid))
+    assert listening and {ip for ip, _ in listening} == {"127.0.0.1"}, listening
     # A fresh stage's SecretKey (no placeholder) got a random local value, said once.
     assert sum("secrets SecretKey:" in line for line in dev.lines) == 1
 
