@@ -7,7 +7,7 @@ then print one line per service and ``ready``. SIGINT or SIGTERM stops everythin
 started, in reverse order, and the command exits 0.
 
 Ports: ``--port N`` is the first API's; the other APIs, the sites, the databases and the
-embedded AWS take the next ones, in that order.
+embedded AWS take the next ones, in that order (each group by name).
 """
 
 from __future__ import annotations
@@ -86,11 +86,16 @@ class DevSession:
         app = evaluate(self.program_dir, self.stage, self.store, self.log.write)
         self.app = app
 
+        # By name: the engine registers resources concurrently, so plan order can vary between
+        # runs, and each service should keep its port from one run to the next.
         ports = iter(range(self.port, self.port + 1000))
-        api_ports = [(api, next(ports)) for api in app.apis]
-        sites = [s for s in app.sites if s.path is not None and (self.program_dir / s.path / "node_modules").is_dir()]
+        api_ports = [(api, next(ports)) for api in sorted(app.apis, key=lambda a: a.label)]
+        sites = sorted(
+            (s for s in app.sites if s.path is not None and (self.program_dir / s.path / "node_modules").is_dir()),
+            key=lambda s: s.label,
+        )
         site_ports = [(site, next(ports)) for site in sites]
-        database_ports = [(cluster, next(ports)) for cluster in app.clusters]
+        database_ports = [(cluster, next(ports)) for cluster in sorted(app.clusters, key=lambda c: c.label)]
         aws_port = next(ports)
         for api, port in api_ports:
             check_port(port, api.label.lower())
@@ -158,7 +163,7 @@ class DevSession:
             server = ApiServer(api, port, self.hosts.get, self.log)
             server.start()
             self._stoppers.append((api.label, server.stop))
-            self.lines.insert(index, (server.name, server.url))  # the APIs first, in program order
+            self.lines.insert(index, (server.name, server.url))  # the APIs first
 
         for mapping in app.mappings:
             if not mapping.get("enabled", True):
