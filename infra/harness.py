@@ -164,6 +164,8 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         self.records: list[PlannedResource] = []
         self._protected: dict[str, bool] = {}
         self.stack_urn: str | None = None
+        self.duplicates: list[str] = []
+        self._urns: set[str] = set()
 
     def RegisterResource(self, request: Any) -> Any:
         try:
@@ -184,6 +186,9 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
             for key, value in request.object.items()
         }
         parent = request.parent or None
+        if response.urn in self._urns:
+            self.duplicates.append(response.urn)
+        self._urns.add(response.urn)
         protect = request.protect if request.HasField("protect") else self._protected.get(parent or "", False)
         self._protected[response.urn] = protect
         if request.type == "pulumi:pulumi:Stack":
@@ -339,11 +344,36 @@ def run_mocked(
         outputs = loop.run_until_complete(_resolve_outputs())
     finally:
         reset_app()
-        # End the executor threads the mock monitor ran in, so no run leaves threads behind.
-        loop.run_until_complete(loop.shutdown_default_executor())
-        loop.close()
-        asyncio.set_event_loop(None)
+        _finish_loop(loop)
+    if monitor.duplicates:
+        raise pulumi.RunError(
+            f"two resources share the URN {monitor.duplicates[0]}; Pulumi refuses duplicate "
+            "URNs, so give one of them another name"
+        )
     return Plan(project=project, stage=stage, resources=monitor.records, outputs=outputs)
+
+
+def _finish_loop(loop: asyncio.AbstractEventLoop) -> None:
+    """Settle every task the program left on ``loop``, then close it.
+
+    A program that stops on an error leaves registrations and applies pending; closed
+    over them, the loop would report each one later ("Task was destroyed but it is
+    pending!", "Future exception was never retrieved") from whatever code the garbage
+    collector interrupts, burying the one message that matters. Those reports describe
+    the aftermath of an error already raised, so they are dropped.
+    """
+    loop.set_exception_handler(lambda _loop, _context: None)
+    for _ in range(10):  # cancelled tasks may start others; a few rounds settle them
+        pending = [task for task in asyncio.all_tasks(loop) if not task.done()]
+        if not pending:
+            break
+        for task in pending:
+            task.cancel()
+        loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+    # End the executor threads the mock monitor ran in, so no run leaves threads behind.
+    loop.run_until_complete(loop.shutdown_default_executor())
+    loop.close()
+    asyncio.set_event_loop(None)
 
 
 async def _resolve_outputs() -> dict[str, Any]:
