@@ -26,7 +26,7 @@ from typing import Any, ClassVar, TypeVar
 import pulumi
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from components.context import App, current_app
+from components.context import App, current_app, refuse
 from components.naming import physical_name
 
 TransformFn = Callable[..., dict[str, Any] | None]
@@ -44,7 +44,15 @@ COMPONENT_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9]{0,63}$")
 
 
 class ComponentError(pulumi.RunError):
-    """A component was given arguments it cannot build; shown without a traceback."""
+    """A component was given arguments it cannot build; shown without a traceback.
+
+    Raising one also holds back every registration of the program (see
+    :func:`components.context.registration_gate`), so nothing is half-created.
+    """
+
+    def __init__(self, *args: object) -> None:
+        super().__init__(*args)
+        refuse(self)
 
 
 class ComponentArgs(BaseModel):
@@ -123,6 +131,7 @@ class Component(pulumi.ComponentResource):
                 "(up to 64), like SST's: use e.g. 'Table' or 'UploadsBucket'"
             )
         self.app: App = current_app()
+        self.app.claim_name(self.type_token, name, owner)
         self.args = self.parse_args(owner, args, kwargs)
         unknown = sorted(set(self.args.transform) - set(self.transformable))
         if unknown:
@@ -130,12 +139,22 @@ class Component(pulumi.ComponentResource):
                 f"{owner}: transform has no child {', '.join(map(repr, unknown))}; "
                 f"it can transform {', '.join(map(repr, self.transformable)) or 'nothing'}"
             )
+        self.component_name = name
+        # Everything that can be checked without resources is checked before this component
+        # registers: a refused argument leaves nothing of it behind, under the engine too.
+        self.validate()
         if opts is None or opts.parent is None:
             opts = pulumi.ResourceOptions.merge(
                 pulumi.ResourceOptions(providers={"aws": self.app.provider}), opts
             )
         super().__init__(self.type_token, name, None, opts)
-        self.component_name = name
+
+    def validate(self) -> None:
+        """Check what the arguments alone can tell, before anything is registered.
+
+        Subclasses override it for checks pydantic cannot make (files on disk, limits
+        that depend on the stage); ``self.args``, ``self.app`` and ``self.fail`` are ready.
+        """
 
     @classmethod
     def parse_args(

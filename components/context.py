@@ -11,6 +11,7 @@ Example::
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,10 +29,12 @@ class App:
 
     stage: StageConfig
     provider: aws.Provider
+    gate: pulumi.Output[bool]
     _regional_providers: dict[str, aws.Provider] = field(default_factory=dict)
     shared: dict[tuple[str, object], Any] = field(default_factory=dict)
     """What components share across the program, by (kind, key): one policy per external queue,
     every Queue by its ARN output, and the like."""
+    _claimed: dict[tuple[str, str], str] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
@@ -43,16 +46,66 @@ class App:
         """Tags every AWS resource carries, through the providers' default tags."""
         return stage_tags(self.stage)
 
+    def claim_name(self, type_token: str, name: str, owner: str) -> None:
+        """Reserve ``name`` for one component of ``type_token``; a second one is refused.
+
+        Pulumi refuses two resources with one URN, and both would get the same AWS names;
+        saying so here names the component instead of printing the engine's URN.
+        """
+        if (type_token, name) in self._claimed:
+            raise refuse(pulumi.RunError(
+                f"{owner}: a second {type_token.rsplit(':', 1)[-1]} named {name!r}; every "
+                "component of a type needs its own name (Pulumi refuses duplicate URNs and both "
+                "would get the same AWS names), so rename one"
+            ))
+        self._claimed[(type_token, name)] = owner
+
     def provider_for(self, region: str) -> aws.Provider:
         """An AWS provider for another region (CloudFront certificates live in us-east-1)."""
         if region == self.stage.region:
             return self.provider
         if region not in self._regional_providers:
-            self._regional_providers[region] = _aws_provider(self.stage, region, self.tags)
+            self._regional_providers[region] = _aws_provider(self.stage, region, self.tags, self.gate)
         return self._regional_providers[region]
 
 
 _current: App | None = None
+_refusals: list[BaseException] = []
+
+
+def refuse(error: BaseException) -> BaseException:
+    """Note a plan-time refusal (and return it to raise): nothing of the program will register."""
+    _refusals.append(error)
+    return error
+
+
+def registration_gate() -> pulumi.Output[bool]:
+    """An Output every AWS resource waits for through its provider, opened after the program body.
+
+    Pulumi queues a registration when a resource is constructed but sends it only when
+    the event loop turns, which is after the program body (or at its first synchronous
+    invoke). The engine sends whatever is queued even when the body raised, so a refusal
+    raised by the tenth component would leave nine deployed. The gate opens on the loop's
+    first turn; if a refusal was raised by then it fails with that refusal instead, and
+    every queued registration fails with it: nothing reaches the engine.
+    """
+    loop = asyncio.get_event_loop()
+    opened: asyncio.Future[bool] = loop.create_future()
+
+    def open_gate() -> None:
+        if opened.done():
+            return
+        if _refusals:
+            opened.set_exception(_refusals[0])
+        else:
+            opened.set_result(True)
+
+    loop.call_soon(open_gate)
+
+    async def known() -> bool:
+        return True
+
+    return pulumi.Output(set(), opened, known())
 
 
 def stage_tags(stage: StageConfig) -> dict[str, str]:
@@ -100,11 +153,13 @@ def _names_aws(providers: object) -> bool:
     return False
 
 
-def _aws_provider(stage: StageConfig, region: str, tags: dict[str, str]) -> aws.Provider:
+def _aws_provider(
+    stage: StageConfig, region: str, tags: dict[str, str], gate: pulumi.Output[bool]
+) -> aws.Provider:
     suffix = "" if region == stage.region else f"-{region}"
     return aws.Provider(
         f"aws{suffix}",
-        region=region,
+        region=gate.apply(lambda _open: region),
         default_tags=aws.ProviderDefaultTagsArgs(tags=tags),
     )
 
@@ -116,9 +171,11 @@ def start_app(stage: StageConfig | None = None) -> App:
     resource exists when the stage file is wrong.
     """
     global _current
+    _refusals.clear()
     stage = stage or load_current_stage()
     pulumi.runtime.register_stack_transformation(removal_transformation(stage))
-    app = App(stage=stage, provider=_aws_provider(stage, stage.region, stage_tags(stage)))
+    gate = registration_gate()
+    app = App(stage=stage, provider=_aws_provider(stage, stage.region, stage_tags(stage), gate), gate=gate)
     pulumi.runtime.register_stack_transformation(stage_provider_transformation(lambda: app.provider))
     _current = app
     return _current
@@ -138,3 +195,4 @@ def reset_app() -> None:
     """Forget the current application (the test harness runs many programs in one process)."""
     global _current
     _current = None
+    _refusals.clear()

@@ -22,6 +22,7 @@ Linking a function to another grants ``lambda:InvokeFunction`` on it only.
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import re
@@ -158,6 +159,38 @@ def parse_handler(handler: str) -> HandlerSpec:
     return HandlerSpec(folder=folder.removeprefix("./"), module=tuple(module.split(".")), function=function)
 
 
+def python_module_names(tree: ast.Module) -> dict[str, bool]:
+    """Names a module binds at its top level, each marked True when it is a function.
+
+    Read from the source without importing it: assignments, imports and definitions
+    count, including those under a top-level ``if``/``try`` (a guarded import).
+    """
+    names: dict[str, bool] = {}
+
+    def visit(statements: Sequence[ast.stmt]) -> None:
+        for node in statements:
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                names[node.name] = True
+            elif isinstance(node, ast.ClassDef):
+                names.setdefault(node.name, False)
+            elif isinstance(node, ast.Assign | ast.AnnAssign | ast.AugAssign):
+                targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+                for target in targets:
+                    for leaf in ast.walk(target):
+                        if isinstance(leaf, ast.Name):
+                            names.setdefault(leaf.id, False)
+            elif isinstance(node, ast.Import | ast.ImportFrom):
+                for alias in node.names:
+                    names.setdefault((alias.asname or alias.name).split(".")[0], False)
+            elif isinstance(node, ast.If | ast.Try | ast.With):
+                for block in ("body", "orelse", "finalbody", "handlers"):
+                    for part in getattr(node, block, []):
+                        visit(part.body if isinstance(part, ast.ExceptHandler) else [part])
+
+    visit(tree.body)
+    return names
+
+
 def environment_size(variables: Mapping[str, str]) -> int:
     """Bytes Lambda counts against its 4 KB limit: every key and value, UTF-8 encoded."""
     return sum(len(k.encode()) + len(str(v).encode()) for k, v in variables.items())
@@ -191,11 +224,8 @@ class Function(Component):
     ) -> None:
         super().__init__(name, args, opts, **kwargs)
         a = self.args
-        self.timeout_seconds: int = a.timeout
-        self.links = self._checked_links()
-        package, lambda_handler = self._package_spec()
-        vpc_config = self._vpc_config()
-        self._check_static_environment()
+        package, lambda_handler = self._package
+        vpc_config = self._vpc
 
         function_name = self.physical_name("lambda.function")
         self.log_group = self.child(
@@ -287,6 +317,14 @@ class Function(Component):
             outputs["url"] = self.url
         self.register_outputs(outputs)
 
+    def validate(self) -> None:
+        """Links, the handler's file and function, the VPC and the environment, before registering."""
+        self.timeout_seconds: int = self.args.timeout
+        self.links = self._checked_links()
+        self._package = self._package_spec()
+        self._vpc = self._vpc_config()
+        self._check_static_environment()
+
     # -- building blocks -------------------------------------------------------------------
     def _checked_links(self) -> list[Any]:
         try:
@@ -308,17 +346,38 @@ class Function(Component):
         except ValueError:
             raise self.fail(f"handler {a.handler!r} is not inside the bundle folder {folder}") from None
         module = (*inner.parts, *handler.module)
-        if module_file(source, module, a.runtime) is None:
+        found = module_file(source, module, a.runtime)
+        if found is None:
             kind = ".py" if a.runtime.startswith("python") else ".js/.mjs/.cjs"
             raise self.fail(
                 f"handler {a.handler!r}: no {kind} file for module {'/'.join(module)} in {folder}; "
                 "check the path or the runtime"
             )
+        if a.runtime.startswith("python"):
+            self._check_python_handler(found, handler.function)
         joiner = "." if a.runtime.startswith("python") else "/"
         return (
             PackageSpec(source=source, runtime=a.runtime, architecture=a.architecture),
             f"{joiner.join(module)}.{handler.function}",
         )
+
+    def _check_python_handler(self, module: Path, function: str) -> None:
+        """Lambda imports the module and looks the handler up by name; a typo fails every call."""
+        try:
+            tree = ast.parse(module.read_bytes(), filename=str(module))
+        except SyntaxError as error:
+            raise self.fail(
+                f"handler {self.args.handler!r}: {module} line {error.lineno} is not valid Python "
+                f"({error.msg}); fix the syntax"
+            ) from None
+        defined = python_module_names(tree)
+        if function not in defined:
+            functions = sorted(name for name, is_function in defined.items() if is_function)
+            hint = f"; it defines {', '.join(functions)}" if functions else "; it defines no function"
+            raise self.fail(
+                f"handler {self.args.handler!r}: {module} has no top-level {function!r}{hint}. "
+                "Fix the name after the last dot"
+            )
 
     def _build(self, spec: PackageSpec, bundle: LinkBundle):
         try:

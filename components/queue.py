@@ -329,8 +329,14 @@ class Queue(Component):
                     "you created instead"
                 )
             spec = {"handler": spec, **function_args} if isinstance(spec, str) else {**spec, **function_args}
+        # The visibility rule is checked before the subscriber exists, so a refusal leaves
+        # no function behind.
+        timeout = _planned_timeout(spec)
+        if timeout is not None:
+            self._fit_visibility(timeout)
         function = resolve_function(self, "Subscriber", spec)
-        self._fit_visibility(function)
+        if timeout is None:
+            self._fit_visibility(function.timeout_seconds)
         self.subscriber = function
 
         grants = [Permission(CONSUMER_ACTIONS, [self.arn])]
@@ -378,20 +384,21 @@ class Queue(Component):
                 f"batch_size {batch_size} above 10 needs a batching_window of at least 1 second"
             )
 
-    def _fit_visibility(self, function: Function) -> None:
-        needed = VISIBILITY_FACTOR * function.timeout_seconds
+    def _fit_visibility(self, timeout: int) -> None:
+        """Hold the visibility timeout to at least 6x the subscriber's ``timeout`` (seconds)."""
+        needed = VISIBILITY_FACTOR * timeout
         chosen = self.args.visibility_timeout
         if chosen is not None:
             if chosen < needed:
                 raise self.fail(
                     f"visibility_timeout {chosen}s is below {VISIBILITY_FACTOR}x the subscriber's "
-                    f"timeout ({function.timeout_seconds}s), so a slow batch would be delivered "
+                    f"timeout ({timeout}s), so a slow batch would be delivered "
                     f"twice; set visibility_timeout to at least {needed}, or leave it unset"
                 )
             return
         if needed > MAX_VISIBILITY:
             raise self.fail(
-                f"the subscriber's timeout {function.timeout_seconds}s needs a visibility timeout "
+                f"the subscriber's timeout {timeout}s needs a visibility timeout "
                 f"of {needed}s, above SQS's {MAX_VISIBILITY}s; lower the function's timeout"
             )
         if not self._visibility_needs.add(needed):
@@ -409,3 +416,15 @@ class Queue(Component):
         if self.args.kms_key_arn:
             grants.append(Permission(KMS_ACTIONS, [self.args.kms_key_arn]))
         return grants
+
+
+def _planned_timeout(spec: Any) -> int | None:
+    """The timeout (seconds) the subscriber will have, when known before it is created."""
+    from components.function import Function, FunctionArgs
+
+    if isinstance(spec, Function):
+        return spec.timeout_seconds
+    timeout = spec.get("timeout") if isinstance(spec, Mapping) else None
+    if timeout is None:
+        return FunctionArgs.model_fields["timeout"].default
+    return timeout if isinstance(timeout, int) and not isinstance(timeout, bool) else None

@@ -36,6 +36,7 @@ from infra.mocks import AwsMocks, MockContext
 SECRET = "[secret]"
 UNKNOWN = "[unknown]"
 ROOT = Path(__file__).resolve().parent.parent
+RPC_TIMEOUT_SECONDS = 300  # a plan that waits this long on the mocks is stuck, not slow
 
 
 @dataclass
@@ -338,9 +339,23 @@ def run_mocked(
     pulumi.runtime.settings.reset_options(project=project, stack=stage)
     pulumi.runtime.set_all_config(dict(config), [])
     pulumi_mocks.set_mocks(mocks, project=project, stack=stage, preview=False, monitor=monitor)
+    refused: BaseException | None = None
     try:
-        body()
-        loop.run_until_complete(pulumi.runtime.stack.wait_for_rpcs())
+        try:
+            body()
+        except Exception as error:
+            refused = error
+        # As the engine does, send what the program queued even after it raised: a refused
+        # program must register nothing by itself, not because the harness stopped early.
+        try:
+            loop.run_until_complete(
+                asyncio.wait_for(pulumi.runtime.stack.wait_for_rpcs(), RPC_TIMEOUT_SECONDS)
+            )
+        except Exception:
+            if refused is None:
+                raise
+        if refused is not None:
+            raise refused
         outputs = loop.run_until_complete(_resolve_outputs())
     finally:
         reset_app()

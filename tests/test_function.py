@@ -198,6 +198,37 @@ def test_handler_module_that_does_not_exist_is_refused(build):
         build(lambda: Function("Create", handler="app/functions/nope.create"))
 
 
+def test_handler_function_that_the_module_does_not_define_is_refused_naming_what_it_does(build):
+    # items.py exists; "craete" is a typo Lambda would only report on the first call.
+    with pytest.raises(ComponentError, match=r"items\.py has no top-level 'craete'; it defines .*create"):
+        build(lambda: Function("Create", handler="app/functions/items.craete"))
+
+
+def test_handler_functions_are_found_without_importing_the_module(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "fns").mkdir()
+    (tmp_path / "fns" / "h.py").write_text(
+        "raise SystemExit('importing the handler module at plan time')\n"
+        "async def plain(event, context):\n    return 1\n"
+        "try:\n    from json import dumps as guarded\nexcept ImportError:\n    guarded = None\n"
+        "assigned = plain\n"
+        "class Handler:\n    pass\n"
+        "def outer():\n    def nested(event, context):\n        return 1\n"
+    )
+    for name in ("plain", "guarded", "assigned"):
+        run(lambda name=name: Function(f"F{name.title()}", handler=f"fns/h.{name}"))
+    with pytest.raises(ComponentError, match="has no top-level 'nested'"):
+        run(lambda: Function("Nested", handler="fns/h.nested"))
+
+
+def test_handler_module_with_a_syntax_error_is_refused_with_its_line(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "fns").mkdir()
+    (tmp_path / "fns" / "h.py").write_text("def main(event, context):\n    return (\n")
+    with pytest.raises(ComponentError, match=r"h\.py line \d+ is not valid Python"):
+        run(lambda: Function("Broken", handler="fns/h.main"))
+
+
 def test_bundle_override_packages_the_wider_folder_with_a_dotted_handler(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "src" / "functions").mkdir(parents=True)
