@@ -220,11 +220,12 @@ def read_stage_file(program_dir: Path, stage: str) -> dict[str, Any]:
     lists are JSON encoded, scalars become strings, and ``secure:`` values (which only the
     Pulumi CLI can decrypt) are left out. A missing stage file adds nothing.
     """
+    from stages.loader import check_stage_name, read_stage_document
+
     flat = _flatten(project_config(program_dir))
-    path = program_dir / f"Pulumi.{stage}.yaml"
+    path = program_dir / f"Pulumi.{check_stage_name(stage)}.yaml"
     if path.exists():
-        document = yaml.safe_load(path.read_text()) or {}
-        flat.update(_flatten(document.get("config") or {}))
+        flat.update(_flatten(read_stage_document(path)))
     return flat
 
 

@@ -25,6 +25,7 @@ A production stage with another name says so, and takes prod's defaults::
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Literal
 
@@ -52,6 +53,49 @@ TAG_VALUE = re.compile(r"^[\w .:/=+\-@]{0,256}$")
 # Tags harbor sets itself on every resource (see components.context.stage_tags).
 RESERVED_TAGS = frozenset({"app", "stage", "managed-by"})
 MAX_CUSTOM_TAGS = 40  # AWS allows 50 per resource; leave room for the components' own
+
+
+@functools.cache
+def known_regions() -> dict[str, str]:
+    """Every AWS region botocore knows, with its partition (``{"us-east-1": "aws", ...}``).
+
+    Read from botocore's own partitions data (botocore/data/partitions.json), so a new
+    region arrives with a boto3 upgrade.
+    """
+    from botocore.loaders import create_loader
+
+    partitions = create_loader().load_data("partitions")["partitions"]
+    return {
+        region: partition["id"]
+        for partition in partitions
+        for region in partition["regions"]
+        if not region.endswith("-global")
+    }
+
+
+def check_region(region: str) -> str:
+    """``region`` if AWS has it; else a ValueError suggesting the closest real one."""
+    regions = known_regions()
+    if region in regions:
+        return region
+    distance, closest = min((_edits(region, known), known) for known in regions)
+    hint = f"did you mean {closest}?" if distance <= 2 else "see `aws ec2 describe-regions`"
+    raise ValueError(f"{region!r} is not an AWS region; {hint}")
+
+
+def _edits(a: str, b: str) -> int:
+    """Edits (insert, delete, replace, swap two neighbours) turning ``a`` into ``b``.
+
+    Swaps count once, so the typo ``us-esat-1`` is nearest to ``us-east-1``.
+    """
+    rows = [list(range(len(b) + 1))] + [[i] + [0] * len(b) for i in range(1, len(a) + 1)]
+    for i in range(1, len(a) + 1):
+        for j in range(1, len(b) + 1):
+            cost = a[i - 1] != b[j - 1]
+            rows[i][j] = min(rows[i - 1][j] + 1, rows[i][j - 1] + 1, rows[i - 1][j - 1] + cost)
+            if i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
+                rows[i][j] = min(rows[i][j], rows[i - 2][j - 2] + 1)
+    return rows[len(a)][len(b)]
 
 
 class _Settings(BaseModel):
@@ -196,6 +240,11 @@ class StageConfig(_Settings):
                 )
         return tags
 
+    @field_validator("region")
+    @classmethod
+    def _known_region(cls, region: str) -> str:
+        return check_region(region)
+
     @field_validator("log_retention_days")
     @classmethod
     def _known_retention(cls, days: int) -> int:
@@ -223,6 +272,11 @@ class StageConfig(_Settings):
             )
         if self.domain is not None and not DOMAIN_NAME.match(self.domain):
             raise ValueError(f"domain {self.domain!r} is not a lowercase DNS name like example.com")
+        if self.dns == "cloudflare" and self.domain is None:
+            raise ValueError(
+                "dns: cloudflare needs a domain (the Cloudflare zone's apex); set domain or "
+                "drop dns"
+            )
         if self.dns_proxied and self.dns != "cloudflare":
             raise ValueError("dnsProxied only applies with dns: cloudflare")
         return self

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -229,3 +230,111 @@ def test_project_settings_in_pulumi_yaml_reach_every_stage_and_the_stage_file_wi
     assert (prod.log_retention_days, dev.log_retention_days) == (90, 30)
     assert prod.az_count == dev.az_count == 3
     assert prod.nat_count == 2  # a declaration without a value sets nothing
+
+
+@pytest.mark.parametrize(("region", "suggestion"), [("us-esat-1", "us-east-1"), ("eu-wset-2", "eu-west-2")])
+def test_a_misspelt_region_is_refused_with_the_region_meant(region, suggestion):
+    with pytest.raises(StageConfigError) as error:
+        load("dev", region=region)
+    assert str(error.value) == (
+        f"Pulumi.dev.yaml: harbor:region {region!r} is not an AWS region; did you mean {suggestion}?"
+    )
+
+
+@pytest.mark.parametrize("region", ["us-east-1", "eu-central-2", "ap-southeast-4", "us-gov-west-1", "cn-north-1"])
+def test_regions_botocore_knows_are_accepted(region):
+    assert load("dev", region=region).region == region
+
+
+def test_aws_region_and_the_app_region_must_agree():
+    with pytest.raises(StageConfigError) as error:
+        load_stage("dev", "harbor", {"aws:region": "us-west-2", "harbor:region": "us-east-1"})
+    assert str(error.value) == (
+        "Pulumi.dev.yaml: aws:region 'us-west-2' and harbor:region 'us-east-1' disagree; "
+        "set both to the region the stage deploys to"
+    )
+
+
+def test_the_program_follows_aws_region_when_it_alone_is_set():
+    assert load_stage("dev", "harbor", {"aws:region": "eu-west-1"}).region == "eu-west-1"
+    with pytest.raises(StageConfigError, match="'us-esat-1' is not an AWS region"):
+        load_stage("dev", "harbor", {"aws:region": "us-esat-1"})
+
+
+def test_a_cloudflare_stage_without_a_domain_is_refused():
+    with pytest.raises(StageConfigError, match="dns: cloudflare needs a domain"):
+        load("dev", dns="cloudflare")
+    assert load("dev", dns="cloudflare", domain="getreggie.io").dns == "cloudflare"
+
+
+@pytest.mark.parametrize(
+    ("stage", "expected"),
+    [
+        ("", "stage '' cannot name a Pulumi stack"),
+        ("a b", "stage 'a b' cannot name a Pulumi stack"),
+        ("x" * 101, "cannot name a Pulumi stack"),
+        ("Alice", "stage name 'Alice' must be 1-24 lowercase letters"),
+        ("feature_x", "stage name 'feature_x' must be 1-24 lowercase letters"),
+        ("a" * 25, "must be 1-24 lowercase letters"),
+    ],
+)
+def test_stage_names_pulumi_or_aws_names_would_refuse_are_refused(stage, expected):
+    with pytest.raises(StageConfigError, match=re.escape(expected)):
+        load_stage(stage, "harbor", {})
+    with pytest.raises(StageConfigError, match=re.escape(expected)):
+        read_stage_file(ROOT, stage)
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        ("config:\n  harbor:nat: ec2\n  harbor:natCount: [1\n", "Pulumi.broken.yaml line 4: not valid YAML"),
+        ("config:\n  harbor:nat: ec2\n\tharbor:azCount: 2\n", "Pulumi.broken.yaml line 3: not valid YAML"),
+        ("# a comment\nconfig:\n  - harbor:nat\n", "Pulumi.broken.yaml line 3: `config:` must be a mapping"),
+        ("config: ec2\n", "Pulumi.broken.yaml line 1: `config:` must be a mapping"),
+        ("- config\n", "Pulumi.broken.yaml line 1: a stage file is a mapping"),
+    ],
+)
+def test_a_stage_file_that_is_not_yaml_or_not_a_mapping_names_the_file_and_line(tmp_path, body, expected):
+    (tmp_path / "Pulumi.broken.yaml").write_text(body)
+    with pytest.raises(StageConfigError) as error:
+        read_stage_file(tmp_path, "broken")
+    assert str(error.value).startswith(expected)
+    assert "\n" not in str(error.value)
+
+
+def test_infra_plan_says_once_on_stderr_that_a_stage_without_a_file_is_personal(tmp_path):
+    shutil.copy(ROOT / "Pulumi.yaml", tmp_path / "Pulumi.yaml")
+    (tmp_path / "__main__.py").write_text(
+        "from components import Dynamo, start_app\n"
+        "start_app()\n"
+        "Dynamo('Table', fields={'pk': 'string'}, primary_index={'hash_key': 'pk'})\n"
+    )
+    infra = Path(sys.executable).parent / "infra"
+    result = subprocess.run(
+        [str(infra), "plan", "--stage", "prd", "--program", str(tmp_path)],
+        capture_output=True, text=True, timeout=300, check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    notes = [line for line in result.stderr.splitlines() if "Pulumi.prd.yaml" in line]
+    assert notes == [
+        "WARNING: stage 'prd' has no Pulumi.prd.yaml: a personal stage with dev's defaults "
+        "(known stages: dev, staging, prod)"
+    ]
+    assert "Pulumi.prd.yaml" not in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        ("config:\n  harbor:nat: [ec2\n", "error: Pulumi.broken.yaml line 3: not valid YAML"),
+        ("config:\n  harbor:region: us-esat-1\n", "did you mean us-east-1?"),
+        ("config:\n  aws:region: us-west-2\n  harbor:region: us-east-1\n", "disagree"),
+        ("config:\n  harbor:dns: cloudflare\n", "dns: cloudflare needs a domain"),
+    ],
+)
+def test_infra_plan_refuses_a_broken_stage_file_in_one_line(tmp_path, body, expected):
+    result = _plan_with_stage_file(tmp_path, body)
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert result.stderr.count("\n") == 1 and expected in result.stderr, result.stderr
