@@ -410,12 +410,18 @@ class Function(Component):
         known = {k: v for k, v in self.args.environment.items() if isinstance(v, str | int | float | bool)}
         self._check_environment_size(known)
 
-    def _check_environment_size(self, variables: Mapping[str, Any]) -> None:
-        # The three link variables are small and fixed in size; reserve room for them.
-        link_room = environment_size(
-            {"SST_RESOURCE_App": json.dumps({"name": self.app.name, "stage": self.stage.name}),
-             "SST_KEY": "x" * 44, "SST_KEY_FILE": f"{LAMBDA_TASK_ROOT}/{KEY_FILE_NAME}"}
-        )
+    def _check_environment_size(
+        self, variables: Mapping[str, Any], links: Mapping[str, str] | None = None
+    ) -> None:
+        """Refuse an environment over Lambda's 4 KB: ``variables`` plus the link variables.
+
+        Before the links are encoded, the link variables are counted at their fixed size
+        (the key is always 44 base64 characters); once encoded, as they are.
+        """
+        if links is None:
+            links = {"SST_RESOURCE_App": json.dumps({"name": self.app.name, "stage": self.stage.name}),
+                     "SST_KEY": "x" * 44, "SST_KEY_FILE": f"{LAMBDA_TASK_ROOT}/{KEY_FILE_NAME}"}
+        link_room = environment_size(links)
         size = environment_size(variables)
         if size + link_room > ENVIRONMENT_LIMIT:
             biggest = sorted(variables, key=lambda k: -environment_size({k: variables[k]}))[:3]
@@ -428,7 +434,7 @@ class Function(Component):
 
     def _environment(self, user: Mapping[str, Any], bundle: LinkBundle) -> dict[str, str]:
         variables = {k: str(v) for k, v in user.items()}
-        self._check_environment_size(variables)
+        self._check_environment_size(variables, bundle.environment)
         return {**variables, **bundle.environment}
 
     def _function_url(self) -> pulumi.Output[str] | None:

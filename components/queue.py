@@ -18,7 +18,7 @@ advice, so a slow batch is not handed to a second worker): when you leave
 ``visibility_timeout`` unset it is raised to fit the subscriber; when you set it too
 low the program stops and says what to set.
 
-Linking grants send, receive, delete, change visibility and read attributes on
+Linking grants send, receive, delete, change visibility, get attributes and get URL on
 this queue only; the handler reads ``Resource.<Name>.url``.
 """
 

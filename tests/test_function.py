@@ -170,6 +170,38 @@ def test_oversized_environment_is_refused_naming_the_biggest_variables(build):
         build(lambda: Function("Create", handler=HANDLER, environment=environment))
 
 
+def planned_environment_bytes(plan) -> int:
+    variables = plan.one(FUNCTION).inputs["environment"]["variables"]
+    assert set(variables) >= {"SST_KEY", "SST_KEY_FILE", "SST_RESOURCE_App"}
+    return sum(len(k.encode("utf-8")) + len(v.encode("utf-8")) for k, v in variables.items())
+
+
+def test_environment_limit_counts_utf8_bytes_and_the_link_variables(build):
+    # Lambda: "The total size of the set doesn't exceed 4 KB" (keys and values, in bytes).
+    # The link variables take 135 bytes for harbor/dev, leaving 3961: "V" plus 1980 two-byte
+    # characters fill the 4096 bytes exactly; one more byte is refused, though only
+    # 1982 characters are set.
+    fits = "é" * 1980
+    plan = build(lambda: Function("Create", handler=HANDLER, environment={"V": fits}))
+    assert planned_environment_bytes(plan) == 4096
+    with pytest.raises(ComponentError, match=r"environment is 3962 bytes and Lambda allows 3961"):
+        build(lambda: Function("Create", handler=HANDLER, environment={"V": fits + "x"}))
+
+
+def test_environment_values_known_only_at_deploy_are_counted_with_the_link_variables(build):
+    def body(extra: str):
+        table = Dynamo("Table", fields={"pk": "string"}, primary_index={"hash_key": "pk"})
+        value = table.name.apply(lambda name: "é" * ((3960 - len(name)) // 2) + name + extra)
+        return Function("Create", handler=HANDLER, environment={"V": value}, link=[table])
+
+    name = "harbor-dev-Table"  # even length, so the padding fills the bytes exactly
+    assert len(name) % 2 == 0
+    plan = build(lambda: body(""))
+    assert planned_environment_bytes(plan) == 4096
+    with pytest.raises(ComponentError, match=r"environment is 3962 bytes"):
+        build(lambda: body("x"))
+
+
 def test_many_links_never_grow_the_environment(build):
     def body():
         tables = [Dynamo(f"Table{i}", fields={"pk": "string"}, primary_index={"hash_key": "pk"})
