@@ -76,8 +76,24 @@ _SUBSCRIPTION = re.compile(r"^[A-Za-z][A-Za-z0-9]{0,39}$")
 StorageClass = Literal[
     "STANDARD_IA", "ONEZONE_IA", "INTELLIGENT_TIERING", "GLACIER_IR", "GLACIER", "DEEP_ARCHIVE"
 ]
-# Days an object must stay in a class before it may move on (S3's minimums).
+# S3's lifecycle rules, from "Transitioning objects using Amazon S3 Lifecycle" (S3 User Guide,
+# lifecycle-transition-general-considerations) and the Transition API reference:
+# - objects reach STANDARD_IA / ONEZONE_IA no sooner than 30 days after creation;
 _MIN_DAYS = {"STANDARD_IA": 30, "ONEZONE_IA": 30}
+# - they then stay there at least 30 days before a later transition (S3 refuses the rule);
+_STAY_BEFORE_NEXT = {"STANDARD_IA": 30, "ONEZONE_IA": 30}
+# - classes only move down the waterfall, and not every step is supported;
+_NEXT_CLASSES: dict[str, frozenset[str]] = {
+    "STANDARD_IA": frozenset({"INTELLIGENT_TIERING", "ONEZONE_IA", "GLACIER_IR", "GLACIER", "DEEP_ARCHIVE"}),
+    "INTELLIGENT_TIERING": frozenset({"ONEZONE_IA", "GLACIER_IR", "GLACIER", "DEEP_ARCHIVE"}),
+    "ONEZONE_IA": frozenset({"GLACIER", "DEEP_ARCHIVE"}),
+    "GLACIER_IR": frozenset({"GLACIER", "DEEP_ARCHIVE"}),
+    "GLACIER": frozenset({"DEEP_ARCHIVE"}),
+    "DEEP_ARCHIVE": frozenset(),
+}
+# - leaving a class before its minimum storage duration is allowed but billed as if the
+#   object had stayed (https://aws.amazon.com/s3/storage-classes/): a warning, not a refusal.
+MIN_STORAGE_DAYS = {"STANDARD_IA": 30, "ONEZONE_IA": 30, "GLACIER_IR": 90, "GLACIER": 90, "DEEP_ARCHIVE": 180}
 
 OBJECT_ACTIONS = ("s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:GetObjectAttributes")
 BUCKET_ACTIONS = ("s3:ListBucket", "s3:GetBucketLocation")
@@ -129,7 +145,39 @@ class LifecycleRule(_Strict):
         days = [t.days for t in self.transitions]
         if days != sorted(days) or len(set(days)) != len(days):
             raise ValueError(f"lifecycle rule {self.id!r}: transitions must have increasing days")
+        for earlier, later in zip(self.transitions, self.transitions[1:], strict=False):
+            if later.storage_class not in _NEXT_CLASSES[earlier.storage_class]:
+                allowed = ", ".join(sorted(_NEXT_CLASSES[earlier.storage_class])) or "nothing"
+                raise ValueError(
+                    f"lifecycle rule {self.id!r}: S3 cannot move objects from "
+                    f"{earlier.storage_class} to {later.storage_class}; from "
+                    f"{earlier.storage_class} they can move to {allowed}"
+                )
+            stay = _STAY_BEFORE_NEXT.get(earlier.storage_class, 0)
+            if later.days - earlier.days < stay:
+                raise ValueError(
+                    f"lifecycle rule {self.id!r}: objects stay {stay} days in "
+                    f"{earlier.storage_class} before S3 moves them on; move the "
+                    f"{later.storage_class} transition to day {earlier.days + stay} or later "
+                    f"(got {later.days})"
+                )
         return self
+
+    def early_exits(self) -> list[str]:
+        """Steps that leave a class before its minimum storage duration (billed in full)."""
+        notes = []
+        steps = [(t.days, t.storage_class) for t in self.transitions]
+        ends = [(t.days, f"the move to {t.storage_class}") for t in self.transitions[1:]]
+        if self.expiration_days is not None:
+            ends.append((self.expiration_days, "expiry"))
+        for (start, storage_class), (end, what) in zip(steps, ends, strict=False):
+            minimum = MIN_STORAGE_DAYS.get(storage_class, 0)
+            if end - start < minimum:
+                notes.append(
+                    f"lifecycle rule {self.id!r}: {what} at day {end} leaves {storage_class} after "
+                    f"{end - start} days; S3 bills {storage_class} for at least {minimum} days"
+                )
+        return notes
 
 
 class CorsRule(_Strict):
@@ -276,6 +324,12 @@ class Bucket(Component):
         self.arn: pulumi.Output[str] = self.bucket.arn
         self.domain_name: pulumi.Output[str] = self.bucket.bucket_regional_domain_name
         self.register_outputs({"name": self.name, "arn": self.arn})
+
+    def validate(self) -> None:
+        """Say when a lifecycle rule pays for storage it does not use (S3 accepts the rule)."""
+        for rule in self.args.lifecycle:
+            for note in rule.early_exits():
+                pulumi.log.warn(f"Bucket {self.component_name!r}: {note}")
 
     # -- event notifications ---------------------------------------------------------------
     def subscribe(

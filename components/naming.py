@@ -92,4 +92,8 @@ def physical_name(app: str, stage: str, name: str, kind: str = "generic", suffix
     if len(base) > budget:
         tag = stable_hash(full)
         base = base[: budget - len(tag) - 1].rstrip("-_.") + "-" + tag
-    return (base + suffix).rstrip("-") + rule.reserved_suffix
+    joined = (base + suffix).rstrip("-")
+    if rule.lowercase:
+        # A base ending in a hyphen meets a suffix starting with one ("-dlq"); RDS refuses "--".
+        joined = re.sub(r"-{2,}", "-", joined)
+    return joined + rule.reserved_suffix

@@ -96,6 +96,29 @@ def test_cors_rules(build):
         ({"lifecycle": [{"id": "a", "expiration_days": 1}, {"id": "a", "expiration_days": 2}]},
          "lifecycle rule ids must be unique"),
         ({"lifecycle": [{"id": "noop", "abort_incomplete_upload_days": None}]}, "does nothing"),
+        ({"lifecycle": [{"id": "neg", "transitions": [{"days": -1, "storage_class": "GLACIER"}]}]},
+         "lifecycle.0.transitions.0.days Input should be greater than or equal to 0"),
+        ({"lifecycle": [{"id": "neg", "expiration_days": -5}]},
+         "lifecycle.0.expiration_days Input should be greater than or equal to 1"),
+        # S3 keeps objects 30 days in Standard-IA / One Zone-IA before moving them on.
+        ({"lifecycle": [{"id": "chain", "transitions": [{"days": 30, "storage_class": "STANDARD_IA"},
+                                                        {"days": 59, "storage_class": "GLACIER"}]}]},
+         "objects stay 30 days in STANDARD_IA before S3 moves them on; move the GLACIER transition "
+         "to day 60 or later (got 59)"),
+        ({"lifecycle": [{"id": "chain", "transitions": [{"days": 45, "storage_class": "ONEZONE_IA"},
+                                                        {"days": 60, "storage_class": "DEEP_ARCHIVE"}]}]},
+         "objects stay 30 days in ONEZONE_IA before S3 moves them on; move the DEEP_ARCHIVE "
+         "transition to day 75 or later (got 60)"),
+        # Transitions only go down S3's waterfall.
+        ({"lifecycle": [{"id": "up", "transitions": [{"days": 30, "storage_class": "GLACIER"},
+                                                     {"days": 400, "storage_class": "STANDARD_IA"}]}]},
+         "S3 cannot move objects from GLACIER to STANDARD_IA; from GLACIER they can move to DEEP_ARCHIVE"),
+        ({"lifecycle": [{"id": "oz", "transitions": [{"days": 30, "storage_class": "ONEZONE_IA"},
+                                                     {"days": 90, "storage_class": "GLACIER_IR"}]}]},
+         "S3 cannot move objects from ONEZONE_IA to GLACIER_IR"),
+        ({"lifecycle": [{"id": "it", "transitions": [{"days": 0, "storage_class": "INTELLIGENT_TIERING"},
+                                                     {"days": 30, "storage_class": "STANDARD_IA"}]}]},
+         "S3 cannot move objects from INTELLIGENT_TIERING to STANDARD_IA"),
         ({"public": True}, "public is not an argument of this component"),
     ],
 )
@@ -103,6 +126,31 @@ def test_bad_arguments_fail_with_a_clear_message(build, kwargs, message):
     with pytest.raises(ComponentError) as error:
         build(lambda: Bucket("Uploads", **kwargs))
     assert "Bucket 'Uploads'" in str(error.value) and message in str(error.value)
+
+
+def test_chained_transitions_at_the_minimum_gaps_are_accepted(build):
+    transitions = [{"days": 30, "storage_class": "STANDARD_IA"}, {"days": 60, "storage_class": "GLACIER"},
+                   {"days": 150, "storage_class": "DEEP_ARCHIVE"}]
+    plan = build(lambda: Bucket("Logs", lifecycle=[{"id": "chain", "transitions": transitions}]))
+    (rule,) = plan.one("aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration").inputs["rules"]
+    assert [(t["days"], t["storageClass"]) for t in rule["transitions"]] == [
+        (30, "STANDARD_IA"), (60, "GLACIER"), (150, "DEEP_ARCHIVE")]
+
+
+def test_leaving_a_class_before_its_minimum_storage_duration_is_a_warning(build, caplog):
+    import logging
+
+    caplog.set_level(logging.WARNING)
+    rule = {"id": "short", "expiration_days": 100,
+            "transitions": [{"days": 0, "storage_class": "GLACIER_IR"}, {"days": 60, "storage_class": "GLACIER"}]}
+    build(lambda: Bucket("Logs", lifecycle=[rule]))
+    warnings = sorted(r.getMessage() for r in caplog.records if "Bucket 'Logs'" in r.getMessage())
+    assert warnings == [
+        "Bucket 'Logs': lifecycle rule 'short': expiry at day 100 leaves GLACIER after 40 days; "
+        "S3 bills GLACIER for at least 90 days",
+        "Bucket 'Logs': lifecycle rule 'short': the move to GLACIER at day 60 leaves GLACIER_IR after "
+        "60 days; S3 bills GLACIER_IR for at least 90 days",
+    ]
 
 
 def test_link_grants_object_access_on_this_bucket_only(build):

@@ -230,6 +230,25 @@ def test_bad_definitions_fail_at_plan_time_with_the_fix(build, kwargs, message):
     assert message in str(error.value)
 
 
+# DynamoDB index names: 3-255 of a-z, A-Z, 0-9, '_', '-', '.'
+# (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/HowItWorks.NamingRulesDataTypes.html)
+@pytest.mark.parametrize("kind", ["global_indexes", "local_indexes"])
+@pytest.mark.parametrize("index", ["g1", "x", "by user", "i" * 256])
+def test_index_names_dynamodb_refuses_are_refused(build, kind, index):
+    spec = {"hash_key": "gpk"} if kind == "global_indexes" else {"range_key": "gpk"}
+    with pytest.raises(ComponentError, match=r"index name .* must be 3-255 letters, digits"):
+        build(lambda: Dynamo("Table", fields={"pk": "string", "sk": "string", "gpk": "string"},
+                             primary_index={"hash_key": "pk", "range_key": "sk"}, **{kind: {index: spec}}))
+
+
+@pytest.mark.parametrize("index", ["gs1", "by-user.v2_x", "i" * 255])
+def test_index_names_at_the_limits_are_accepted(build, index):
+    plan = build(lambda: Dynamo("Table", fields={"pk": "string", "gpk": "string"},
+                                primary_index={"hash_key": "pk"}, global_indexes={index: {"hash_key": "gpk"}}))
+    (gsi,) = plan.one("aws:dynamodb/table:Table").inputs["globalSecondaryIndexes"]
+    assert gsi["name"] == index
+
+
 def test_link_grants_item_actions_on_the_table_and_indexes_only(build):
     def body() -> None:
         table = single_table(stream="keys-only")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -57,3 +58,92 @@ def test_long_names_that_differ_only_at_the_end_stay_distinct(prefix, a):
 def test_a_kept_suffix_survives_truncation():
     result = physical_name("harbor", "prod", "x" * 100, "s3.bucket", suffix="-abcd1234")
     assert result.endswith("-abcd1234") and len(result) <= 63
+
+
+# -- Checked against AWS's own limits, written out here from AWS's documentation --------------
+# Independent of components/naming.py on purpose: a wrong number there must fail here.
+# kind: (longest name AWS accepts, the whole name AWS accepts as a regex, source)
+_RDS_ID = r"[a-zA-Z](?:-?[a-zA-Z0-9]+)*"  # letter first, no trailing or doubled hyphen
+AWS_NAME_LIMITS: dict[str, tuple[int, str, str]] = {
+    "dynamodb.table": (255, r"[a-zA-Z0-9_.-]{3,255}",
+                       "https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/HowItWorks.NamingRulesDataTypes.html"),
+    "s3.bucket": (63, r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]",
+                  "https://docs.aws.amazon.com/AmazonS3/latest/userguide/bucketnamingrules.html"),
+    "lambda.function": (64, r"[a-zA-Z0-9_-]{1,64}",
+                        "https://docs.aws.amazon.com/lambda/latest/api/API_CreateFunction.html (name alone: 64)"),
+    "iam.role": (64, r"[\w+=,.@-]{1,64}", "https://docs.aws.amazon.com/IAM/latest/APIReference/API_CreateRole.html"),
+    "iam.policy": (128, r"[\w+=,.@-]{1,128}",
+                   "https://docs.aws.amazon.com/IAM/latest/APIReference/API_PutRolePolicy.html"),
+    "sqs.queue": (80, r"[a-zA-Z0-9_-]{1,80}",
+                  "https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_CreateQueue.html"),
+    # "The .fifo suffix counts towards the 80-character queue name quota."
+    "sqs.fifo-queue": (80, r"[a-zA-Z0-9_-]{1,75}\.fifo",
+                       "https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_CreateQueue.html"),
+    "sns.topic": (256, r"[a-zA-Z0-9_-]{1,256}", "https://docs.aws.amazon.com/sns/latest/api/API_CreateTopic.html"),
+    "sns.fifo-topic": (256, r"[a-zA-Z0-9_-]{1,251}\.fifo",
+                       "https://docs.aws.amazon.com/sns/latest/api/API_CreateTopic.html"),
+    "rds.cluster": (63, _RDS_ID, "https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_CreateDBCluster.html"),
+    "rds.instance": (63, _RDS_ID, "https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_CreateDBInstance.html"),
+    "rds.proxy": (63, _RDS_ID, "https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_CreateDBProxy.html "
+                  "(length from botocore's rds model: max 63)"),
+    "rds.parameter-group": (255, _RDS_ID,
+                            "https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_CreateDBClusterParameterGroup.html"),
+    "rds.subnet-group": (255, r"[a-zA-Z0-9 ._-]{1,255}",
+                         "https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_CreateDBSubnetGroup.html"),
+    "rds.snapshot": (255, _RDS_ID, "https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_DeleteDBCluster.html "
+                     "(FinalDBSnapshotIdentifier)"),
+    "logs.group": (512, r"[._\-/#A-Za-z0-9]{1,512}",
+                   "https://docs.aws.amazon.com/AmazonCloudWatchLogs/latest/APIReference/API_CreateLogGroup.html"),
+    "ec2.security-group": (255, r"[a-zA-Z0-9 ._\-:/()#,@\[\]+=&;{}!$*]{1,255}",
+                           "https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_CreateSecurityGroup.html"),
+    "ec2.tag": (256, r".{1,256}", "https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/Using_Tags.html (tag value)"),
+    "events.rule": (64, r"[._\-A-Za-z0-9]{1,64}",
+                    "https://docs.aws.amazon.com/eventbridge/latest/APIReference/API_PutRule.html"),
+    "kms.alias": (256, r"[a-zA-Z0-9:/_-]{1,256}", "https://docs.aws.amazon.com/kms/latest/APIReference/API_CreateAlias.html"),
+    "secretsmanager.secret": (512, r"[a-zA-Z0-9/_+=.@-]{1,512}",
+                              "https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_CreateSecret.html"),
+    "ssm.parameter": (1011, r"[a-zA-Z0-9_.\-/]{1,1011}",
+                      "https://docs.aws.amazon.com/systems-manager/latest/userguide/sysman-paramstore-su-create.html"),
+}
+# Kinds AWS documents no length for (or that are not AWS names): the code's own caps stand.
+WITHOUT_AWS_LIMIT = {"generic", "apigateway.api", "cloudfront.policy"}
+
+
+def test_every_name_kind_has_an_aws_limit_written_out_here_or_is_listed_as_having_none():
+    assert set(NAME_RULES) == set(AWS_NAME_LIMITS) | WITHOUT_AWS_LIMIT
+
+
+@settings(max_examples=400, deadline=None)
+@given(name=names, stage=stages, kind=st.sampled_from(sorted(AWS_NAME_LIMITS)),
+       suffix=st.sampled_from(["", "-dlq", "-final", "-proxy"]))
+def test_every_name_is_one_aws_accepts(name, stage, kind, suffix):
+    longest, pattern, source = AWS_NAME_LIMITS[kind]
+    result = physical_name("harbor", stage, name, kind, suffix)
+    assert len(result) <= longest, (result, source)
+    assert re.fullmatch(pattern, result), (result, source)
+    if kind == "s3.bucket":
+        # Prefixes and suffixes S3 reserves (same source).
+        assert not result.startswith(("xn--", "sthree-", "amzn-s3-demo-"))
+        assert not result.endswith(("-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3"))
+
+
+@pytest.mark.parametrize(("kind", "limit"), [("sqs.fifo-queue", 80), ("sns.fifo-topic", 256)])
+def test_fifo_names_that_would_pass_the_limit_with_fifo_are_fitted_inside_it(kind, limit):
+    # "harbor-prod-" + name fills the limit exactly; ".fifo" must still fit inside it.
+    name = "Q" * (limit - len("harbor-prod-"))
+    for suffix in ("", "-dlq"):
+        result = physical_name("harbor", "prod", name, kind, suffix)
+        assert result.endswith(f"{suffix}.fifo") and len(result) == limit
+    # One that fits with its suffix is kept whole.
+    short = "Q" * (limit - len("harbor-prod-") - len(".fifo"))
+    assert physical_name("harbor", "prod", short, kind) == f"harbor-prod-{short}.fifo"
+
+
+@pytest.mark.parametrize("kind", sorted(AWS_NAME_LIMITS))
+@pytest.mark.parametrize("name", ["A" * 1200, "Ab9-_. :/x" * 120, "é" * 300])
+@pytest.mark.parametrize("suffix", ["", "-dlq"])
+def test_long_names_are_cut_to_what_aws_accepts(kind, name, suffix):
+    longest, pattern, source = AWS_NAME_LIMITS[kind]
+    result = physical_name("harbor", "a-very-long-stage-name", name, kind, suffix)
+    assert len(result) <= longest, (len(result), source)
+    assert re.fullmatch(pattern, result), (result, source)
