@@ -226,10 +226,21 @@ def _check_value(name: str, value: str) -> str:
     return value
 
 
-def _read_value(name: str) -> str:
-    if sys.stdin.isatty():
-        return getpass.getpass(f"Value for {name} (input hidden): ")
-    value = sys.stdin.read()
+def _read_value(name: str, target: Target) -> str:
+    fix = f"give it after the name or pipe it in: infra secret set {name} {target.flag()} < value.txt"
+    stream = sys.stdin
+    if stream is None or stream.closed:  # started with stdin closed (`<&-`, some CI runners)
+        raise SecretCommandError(f"{name}: no value given and stdin is closed; {fix}")
+    try:
+        if stream.isatty():
+            return getpass.getpass(f"Value for {name} (input hidden): ")
+        value = stream.read()
+    except EOFError:
+        raise SecretCommandError(f"{name}: no value was typed; {fix}") from None
+    except UnicodeDecodeError:
+        raise SecretCommandError(f"{name}: the value on stdin is not UTF-8 text; {fix}") from None
+    except (OSError, ValueError) as error:
+        raise SecretCommandError(f"{name}: cannot read the value from stdin ({error}); {fix}") from None
     # A pipe or heredoc ends with one newline the person did not mean as part of the value.
     return value[:-1] if value.endswith("\n") else value
 
@@ -257,8 +268,32 @@ def parse_env(text: str, source: str) -> list[tuple[str, str]]:
         except ValueError as error:
             problems.append(f"{source}:{number}: {error}")
     if problems:
-        raise SecretCommandError("nothing was set; fix these lines first:\n  " + "\n  ".join(problems))
+        raise SecretCommandError("nothing was set; fix " + "; ".join(problems))
     return pairs
+
+
+def read_env_file(path: Path) -> str:
+    """The text of a .env file, or one error naming the file and the first line that is not text."""
+    try:
+        data = path.read_bytes()
+    except OSError as error:
+        raise SecretCommandError(f"cannot read {path}: {error.strerror}") from None
+    nul = data.find(b"\0")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = data[: error.start].count(b"\n") + 1
+        raise SecretCommandError(
+            f"{path}:{line}: not UTF-8 text (byte 0x{data[error.start]:02x}); give a .env file of "
+            "NAME=value lines; nothing was set"
+        ) from None
+    if nul != -1:
+        line = data[:nul].count(b"\n") + 1
+        raise SecretCommandError(
+            f"{path}:{line}: holds a NUL byte, so it is not a text file; give a .env file of "
+            "NAME=value lines; nothing was set"
+        )
+    return text.removeprefix("\ufeff")  # a byte order mark some editors write
 
 
 def _env_value(raw: str) -> str:
@@ -279,7 +314,7 @@ def _env_value(raw: str) -> str:
 
 def _set(client: Any, target: Target, args: argparse.Namespace) -> Iterator[str]:
     name = check_name(args.name)
-    value = _check_value(name, args.value if args.value is not None else _read_value(name))
+    value = _check_value(name, args.value if args.value is not None else _read_value(name, target))
     _put(client, target, name, value)
     yield f"set {name} for {target.label} ({target.path(name)})"
 
@@ -317,11 +352,7 @@ def _list_action(client: Any, target: Target, args: argparse.Namespace) -> Itera
 
 
 def _load(client: Any, target: Target, args: argparse.Namespace) -> Iterator[str]:
-    try:
-        text = args.file.read_text()
-    except OSError as error:
-        raise SecretCommandError(f"cannot read {args.file}: {error.strerror}") from None
-    pairs = parse_env(text, str(args.file))
+    pairs = parse_env(read_env_file(args.file), str(args.file))
     if not pairs:
         raise SecretCommandError(f"{args.file} holds no NAME=value lines; nothing was set")
     for name, value in pairs:

@@ -254,3 +254,84 @@ def test_console_command_reads_stdin_and_never_prints_a_traceback(aws_env):
     )
     assert failed.returncode == 1 and "Traceback" not in failed.stderr
     assert failed.stderr.startswith("error: Nope is not set for stage 'rt-console'")
+
+
+# -- input that is not what `set` and `load` expect -------------------------------------------------
+
+
+def test_set_with_stdin_closed_says_how_to_give_the_value(aws_env, capsys, monkeypatch):
+    # Python sets sys.stdin to None when the process starts with descriptor 0 closed.
+    monkeypatch.setattr(sys, "stdin", None)
+    code, out, err = infra(capsys, "set", "SecretKey", "--stage", "rt-closed")
+    assert (code, out) == (1, "")
+    assert err == (
+        "error: SecretKey: no value given and stdin is closed; give it after the name or pipe it in: "
+        "infra secret set SecretKey --stage rt-closed < value.txt\n"
+    )
+
+
+def test_console_set_with_stdin_closed_fails_in_one_line(aws_env):
+    import os
+
+    done = subprocess.run(
+        [str(ROOT / ".venv/bin/infra"), "secret", "set", "SecretKey", "--stage", "rt-closed"],
+        capture_output=True, text=True, check=False, cwd=ROOT, timeout=60,
+        stdin=subprocess.DEVNULL, preexec_fn=lambda: os.close(0),
+    )
+    assert done.returncode == 1
+    assert done.stderr.count("\n") == 1 and "stdin is closed" in done.stderr
+
+
+def test_load_of_a_binary_file_names_the_file_and_line_and_sets_nothing(aws_env, capsys, tmp_path):
+    png = tmp_path / "logo.png"
+    png.write_bytes(b"GOOD=1\nALSO=2\n\x89PNG\r\n\x1a\n\x00\x00")
+    code, out, err = infra(capsys, "load", str(png), "--stage", "rt-binary")
+    assert (code, out) == (1, "")
+    assert err == (
+        f"error: {png}:3: not UTF-8 text (byte 0x89); give a .env file of NAME=value lines; nothing was set\n"
+    )
+    text_with_nul = tmp_path / "nul.env"
+    text_with_nul.write_bytes(b"GOOD=1\nBAD=a\x00b\n")
+    code, _, err = infra(capsys, "load", str(text_with_nul), "--stage", "rt-binary")
+    assert code == 1 and err.startswith(f"error: {text_with_nul}:2: holds a NUL byte")
+    assert ssm(aws_env).get_parameters_by_path(Path="/harbor/rt-binary")["Parameters"] == []
+
+
+def test_load_with_malformed_lines_reports_them_all_in_one_line(aws_env, capsys, tmp_path):
+    env_file = tmp_path / "bad.env"
+    env_file.write_text("GOOD=1\nbad-name=2\nNOEQUALS\nQUOTED=\"open\n")
+    code, out, err = infra(capsys, "load", str(env_file), "--stage", "rt-badload")
+    assert (code, out) == (1, "")
+    assert err.count("\n") == 1
+    assert err.startswith(f"error: nothing was set; fix {env_file}:2: 'bad-name' is not a valid secret name")
+    assert f"; {env_file}:3: expected NAME=value; {env_file}:4: the value opens a \" quote" in err
+
+
+def test_load_of_a_missing_file_is_one_line(aws_env, capsys, tmp_path):
+    code, _, err = infra(capsys, "load", str(tmp_path / "nope.env"), "--stage", "rt-missing")
+    assert code == 1 and err == f"error: cannot read {tmp_path / 'nope.env'}: No such file or directory\n"
+
+
+# -- list never decrypts unless asked --------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("flags", "decrypt"), [((), False), (("--reveal",), True)])
+def test_list_asks_ssm_to_decrypt_only_with_reveal(aws_env, capsys, monkeypatch, flags, decrypt):
+    infra(capsys, "set", "SecretKey", "k-1", "--stage", "rt-decrypt")
+    infra(capsys, "set", "DvlaApiKey", "fallback-1", "--fallback")
+    sent: list[dict[str, Any]] = []
+    make_client = secrets_cli._client
+
+    def recording_client(target):
+        client = make_client(target)
+        client.meta.events.register(
+            "provide-client-params.ssm.*", lambda params, model, **_: sent.append({"op": model.name, **params})
+        )
+        return client
+
+    monkeypatch.setattr(secrets_cli, "_client", recording_client)
+    code, out, _ = infra(capsys, "list", "--stage", "rt-decrypt", *flags)
+    assert code == 0
+    assert {call["op"] for call in sent} == {"GetParametersByPath"}
+    assert [call["WithDecryption"] for call in sent] == [decrypt] * len(sent) and len(sent) == 2
+    assert ("k-1" in out) is decrypt and ("fallback-1" in out) is decrypt
