@@ -142,6 +142,24 @@ def test_jwt_authorizer_is_shared_by_routes_with_the_same_issuer_and_audiences(b
     assert routes["GET /a"]["authorizerId"] == routes["GET /b"]["authorizerId"] != routes["GET /c"]["authorizerId"]
 
 
+def test_one_issuer_with_different_audiences_gets_one_authorizer_per_audience_set(build):
+    # A token minted for the admin app must not open the shop's routes, and the reverse:
+    # API Gateway checks `aud` against the authorizer's audiences only.
+    issuer = "https://clerk.getreggie.io"
+    plan = build(api_with(
+        ("GET /shop", HANDLER, {"jwt": {"issuer": issuer, "audiences": ["shop"]}}),
+        ("GET /admin", HANDLER, {"jwt": {"issuer": issuer, "audiences": ["admin"]}}),
+        ("GET /both", HANDLER, {"jwt": {"issuer": issuer, "audiences": ["admin", "shop"]}}),
+    ))
+    authorizers = {a.name: a.inputs["jwtConfiguration"] for a in plan.of_type(AUTHORIZER)}
+    assert sorted(c["audiences"] for c in authorizers.values()) == [["admin"], ["admin", "shop"], ["shop"]]
+    assert all(c["issuer"] == issuer for c in authorizers.values())
+    routes = {r.inputs["routeKey"]: r.inputs["authorizerId"] for r in plan.of_type(ROUTE)}
+    for key, audiences in (("GET /shop", ["shop"]), ("GET /admin", ["admin"]), ("GET /both", ["admin", "shop"])):
+        (name,) = [n for n, c in authorizers.items() if c["audiences"] == audiences]
+        assert routes[key].startswith(f"{name}-"), (key, routes[key], name)
+
+
 def test_jwt_scopes_go_on_the_route(build):
     plan = build(api_with(("GET /a", HANDLER, {"jwt": {**CLERK, "scopes": ["items:read"]}})))
     assert plan.one(ROUTE).inputs["authorizationScopes"] == ["items:read"]

@@ -133,3 +133,22 @@ def test_custom_tags_reach_every_component_through_the_provider(plan_stage):
     assert json.loads(provider.inputs["defaultTags"])["tags"]["CostCenter"] == "CC-7"
     aws_resources = [r for r in plan.resources if r.type.startswith("aws:")]
     assert aws_resources and all(r.provider.startswith(provider.urn + "::") for r in aws_resources)
+
+
+def test_an_explicit_protect_false_is_honoured_on_prod(build):
+    def body() -> None:
+        Dynamo(
+            "Scratch",
+            fields={"pk": "string"},
+            primary_index={"hash_key": "pk"},
+            transform={"table": lambda args, opts: setattr(opts, "protect", False)},
+        )
+        aws.s3.Bucket("RawScratch", opts=pulumi.ResourceOptions(provider=current_app().provider, protect=False))
+        _table()  # the stage's default still protects everything else
+
+    plan = build(body, stage="prod")
+    tables = {t.name: t for t in plan.of_type("aws:dynamodb/table:Table")}
+    assert not tables["Scratch-table"].protect and tables["Scratch-table"].retain_on_delete
+    assert not plan.one("aws:s3/bucket:Bucket", "RawScratch").protect
+    (protected,) = [t for name, t in tables.items() if name != "Scratch-table"]
+    assert protected.protect
