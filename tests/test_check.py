@@ -46,6 +46,10 @@ BREAKAGES: dict[str, tuple[str, Callable[[list[Resource]], None]]] = {
         "cdn", "viewerCertificate", {"cloudfrontDefaultCertificate": True})),
     "CloudFront allowing plain HTTP": ("TLS-CLOUDFRONT", set_input("cdn", "defaultCacheBehavior.viewerProtocolPolicy",
                                                               "allow-all")),
+    "CloudFront reaching its origin over plain HTTP": ("TLS-CLOUDFRONT", set_input(
+        "cdn", "origins.0.customOriginConfig.originProtocolPolicy", "http-only")),
+    "CloudFront reaching its origin the way the viewer came": ("TLS-CLOUDFRONT", set_input(
+        "cdn", "origins.0.customOriginConfig.originProtocolPolicy", "match-viewer")),
     "API domain on TLS 1.0": ("TLS-API-DOMAIN", set_input("api-domain", "domainNameConfiguration.securityPolicy",
                                                      "TLS_1_0")),
     "table without PITR": ("PROT-DYNAMO-PITR", set_input("table", "pointInTimeRecovery.enabled", False)),
@@ -180,3 +184,36 @@ def test_a_rebuildable_bucket_may_skip_protection_only_when_it_says_why() -> Non
     rules = [rule_by_id("PROT-STATEFUL"), rule_by_id("PROT-S3-VERSIONING")]
     findings = evaluate([site_bucket, tagged, silent], PROD, rules)
     assert {f.name for f in findings} == {"uploads"}
+
+
+@pytest.mark.parametrize(("policy", "code"), [("http-only", 1), ("https-only", 0)])
+def test_infra_check_fails_a_program_whose_cloudfront_origin_is_plain_http(tmp_path, capsys, policy, code) -> None:
+    (tmp_path / "Pulumi.yaml").write_text("name: harbor\nruntime: python\n")
+    (tmp_path / "Pulumi.prod.yaml").write_text("config:\n  harbor:protect: true\n  harbor:removal: retain\n")
+    (tmp_path / "__main__.py").write_text(f"""
+import pulumi
+import pulumi_aws as aws
+from components import start_app
+
+app = start_app()
+aws.cloudfront.Distribution(
+    "cdn",
+    enabled=True,
+    origins=[{{"origin_id": "api", "domain_name": "api.example.com",
+              "custom_origin_config": {{"http_port": 80, "https_port": 443,
+                                        "origin_protocol_policy": "{policy}",
+                                        "origin_ssl_protocols": ["TLSv1.2"]}}}}],
+    default_cache_behavior={{"target_origin_id": "api", "viewer_protocol_policy": "redirect-to-https",
+                            "allowed_methods": ["GET", "HEAD"], "cached_methods": ["GET", "HEAD"],
+                            "cache_policy_id": "658327ea-f89d-4fab-a63d-7e88639e58f6"}},
+    restrictions={{"geo_restriction": {{"restriction_type": "none"}}}},
+    viewer_certificate={{"acm_certificate_arn": "arn:aws:acm:us-east-1:123456789012:certificate/c",
+                        "minimum_protocol_version": "TLSv1.2_2021", "ssl_support_method": "sni-only"}},
+    opts=pulumi.ResourceOptions(provider=app.provider),
+)
+""")
+    assert main(["check", "--stage", "prod", "--program", str(tmp_path), "--json"]) == code
+    report = json.loads(capsys.readouterr().out)
+    high = [(f["rule"], f["message"]) for f in report["findings"] if f["severity"] == "high"]
+    expected = [("TLS-CLOUDFRONT", "origin 'api' is reached with 'http-only'")] if code else []
+    assert high == expected
