@@ -89,6 +89,20 @@ def test_requests_flow_through_the_api_to_lambda_and_dynamodb() -> None:
     assert services["DynamoDB"][1] == pytest.approx(2 * 0.125 + 0.5 * 0.625)
 
 
+def test_point_in_time_recovery_storage_is_priced_per_stored_gigabyte() -> None:
+    # us-east-1 on-demand: table storage $0.25 and continuous backups (PITR) $0.20 per GB-month
+    # (https://aws.amazon.com/dynamodb/pricing/on-demand/), written out here, not read from prices.json.
+    def dynamo_cost(pitr: bool | None) -> float:
+        inputs = {} if pitr is None else {"pointInTimeRecovery": {"enabled": pitr}}
+        estimate = estimate_plan([Resource("aws:dynamodb/table:Table", "table", inputs)], PRICES,
+                                 Load(gb_stored=40))
+        return estimate.by_service()["DynamoDB"][1]
+
+    assert dynamo_cost(None) == pytest.approx(40 * 0.25)
+    assert dynamo_cost(False) == pytest.approx(40 * 0.25)
+    assert dynamo_cost(True) == pytest.approx(40 * (0.25 + 0.20))
+
+
 def test_traffic_leaves_through_cloudfront_when_there_is_one() -> None:
     resources = [
         Resource("aws:cloudfront/distribution:Distribution", "web", {}),
