@@ -74,6 +74,50 @@ def test_same_sources_give_byte_identical_archives(tmp_path):
     assert one.sha256 == two.sha256
 
 
+class _ReversedScandir:
+    """``os.scandir`` listing its entries in reverse, as another file system might."""
+
+    def __init__(self, scandir, path) -> None:
+        with scandir(path) as listing:
+            self._entries = iter(sorted(listing, key=lambda entry: entry.name, reverse=True))
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        return None
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        return next(self._entries)
+
+    def close(self) -> None:
+        return None
+
+
+def test_entries_are_sorted_whatever_order_the_file_system_lists_them_in(tmp_path, monkeypatch):
+    source = make_source(tmp_path / "src")
+    for name in ("zeta.py", "alpha.py", "Mid.py", "lib/a.py", "lib/z/deep.py"):
+        (source / name).parent.mkdir(parents=True, exist_ok=True)
+        (source / name).write_text("X = 1\n")
+    natural = build_archive(PackageSpec(source, cache=tmp_path / "natural"), {"resource.enc": b"k"}, FakePip())
+
+    scandir = os.scandir
+    monkeypatch.setattr(os, "scandir", lambda path=".": _ReversedScandir(scandir, path))
+    assert [e.name for e in os.scandir(source)][:2] == ["zeta.py", "tests"]  # the patch is in effect
+    reversed_listing = build_archive(
+        PackageSpec(source, cache=tmp_path / "reversed"), {"resource.enc": b"k"}, FakePip()
+    )
+
+    with zipfile.ZipFile(reversed_listing.path) as archive:
+        names = archive.namelist()
+    assert names == sorted(names)
+    assert {"Mid.py", "alpha.py", "zeta.py", "lib/a.py", "lib/z/deep.py", "resource.enc"} <= set(names)
+    assert reversed_listing.path.read_bytes() == natural.path.read_bytes()
+
+
 def test_changed_source_changes_the_archive(tmp_path):
     source = make_source(tmp_path / "src")
     before = build_archive(PackageSpec(source, cache=tmp_path / "c"), runner=FakePip())
