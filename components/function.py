@@ -363,11 +363,12 @@ class Function(Component):
 
     def _check_python_handler(self, module: Path, function: str) -> None:
         """Lambda imports the module and looks the handler up by name; a typo fails every call."""
+        shown = _portable(module)
         try:
-            tree = ast.parse(module.read_bytes(), filename=str(module))
+            tree = ast.parse(module.read_bytes(), filename=shown)
         except SyntaxError as error:
             raise self.fail(
-                f"handler {self.args.handler!r}: {module} line {error.lineno} is not valid Python "
+                f"handler {self.args.handler!r}: {shown} line {error.lineno} is not valid Python "
                 f"({error.msg}); fix the syntax"
             ) from None
         defined = python_module_names(tree)
@@ -375,7 +376,7 @@ class Function(Component):
             functions = sorted(name for name, is_function in defined.items() if is_function)
             hint = f"; it defines {', '.join(functions)}" if functions else "; it defines no function"
             raise self.fail(
-                f"handler {self.args.handler!r}: {module} has no top-level {function!r}{hint}. "
+                f"handler {self.args.handler!r}: {shown} has no top-level {function!r}{hint}. "
                 "Fix the name after the last dot"
             )
 

@@ -109,3 +109,46 @@ def test_plain_resources_with_one_urn_are_refused_like_the_engine_does():
 
     with pytest.raises(pulumi.RunError, match=r"two resources share the URN .*::same; .*another name"):
         run_mocked(program, APP, "dev", stage_config("dev"))
+
+
+# -- through `infra plan`: exit 2, one line on stderr, nothing on stdout --------------------------
+
+_PROGRAM_HEAD = """
+from components import ApiGatewayV2, Bucket, Dynamo, Function, Queue, SnsTopic, start_app
+start_app()
+Dynamo("Table", fields={"pk": "string"}, primary_index={"hash_key": "pk"})
+"""
+
+
+@pytest.mark.parametrize(
+    ("tail", "expected"),
+    [
+        ('Dynamo("Table", fields={"pk": "string"}, primary_index={"hash_key": "pk"})\n',
+         "error: Dynamo 'Table': a second Dynamo named 'Table'"),
+        ('Function("Fn", handler="fns/h.mian")\n',
+         "error: Function 'Fn': handler 'fns/h.mian': fns/h.py has no top-level 'mian'; it defines main."),
+        ('Queue("Jobs", visibility_timeout=119).subscribe("fns/h.main", timeout=20)\n',
+         "error: Queue 'Jobs': visibility_timeout 119s is below 6x the subscriber's timeout (20s)"),
+        ('Function("Fn", handler="fns/h.main", environment={"V": "\\u00e9" * 2000})\n',
+         "error: Function 'Fn': environment is 4001 bytes and Lambda allows 3961"),
+        ('Bucket("Logs", lifecycle=[{"id": "a", "transitions": [{"days": 30, "storage_class": "STANDARD_IA"},'
+         ' {"days": 40, "storage_class": "GLACIER"}]}])\n',
+         "error: Bucket 'Logs': lifecycle.0 lifecycle rule 'a': objects stay 30 days in STANDARD_IA"),
+        ('SnsTopic("Events", fifo=True).subscribe("fns/h.main")\n', "error: SnsTopic 'Events': "),
+        ('ApiGatewayV2("Api").route("GET items", "fns/h.main")\n', "error: ApiGatewayV2 'Api': route key 'GET items'"),
+    ],
+)
+def test_infra_plan_prints_one_line_for_each_refusal(tmp_path, capsys, tail, expected):
+    from infra.cli import main
+
+    (tmp_path / "Pulumi.yaml").write_text("name: harbor\nruntime: python\n")
+    (tmp_path / "Pulumi.dev.yaml").write_text("config:\n  harbor:nat: none\n")
+    (tmp_path / "fns").mkdir()
+    (tmp_path / "fns" / "h.py").write_text("def main(event, context):\n    return 1\n")
+    (tmp_path / "__main__.py").write_text(_PROGRAM_HEAD + tail)
+    capsys.readouterr()
+    code = main(["plan", "--stage", "dev", "--program", str(tmp_path)])
+    out, err = capsys.readouterr()
+    assert (code, out) == (2, "")
+    assert err.count("\n") == 1 and err.startswith(expected), err
+    assert "Traceback" not in err and "Task" not in err
