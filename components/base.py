@@ -27,7 +27,7 @@ import pulumi
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from components.context import App, current_app, refuse
-from components.naming import physical_name
+from components.naming import explicit_name_problem, physical_name
 
 TransformFn = Callable[..., dict[str, Any] | None]
 Transform = dict[str, Any] | TransformFn
@@ -194,6 +194,16 @@ class Component(pulumi.ComponentResource):
             self.app.name, self.stage.name, name or self.component_name, kind, suffix
         )
 
+    def _check_explicit_name(self, role: str, resource_class: Callable[..., Any], args: dict[str, Any]) -> None:
+        """Refuse at plan time a plain-string name AWS would refuse (one a transform set)."""
+        kind = _name_kind(resource_class, args)
+        name = args.get("name")
+        if kind is None or not isinstance(name, str):
+            return
+        problem = explicit_name_problem(kind, name)
+        if problem:
+            raise self.fail(f"{role}: {problem}; shorten it or drop the name to get a generated one")
+
     def child(
         self,
         role: str,
@@ -209,5 +219,23 @@ class Component(pulumi.ComponentResource):
         """
         options = pulumi.ResourceOptions.merge(pulumi.ResourceOptions(parent=self), opts)
         args, options = apply_transform(self.args.transform.get(role), args, options)
+        self._check_explicit_name(role, resource_class, args)
         logical = f"{self.component_name}-{role}" + (f"-{key}" if key else "")
         return resource_class(logical, **args, opts=options)
+
+
+def _name_kind(resource_class: Callable[..., Any], args: Mapping[str, Any]) -> str | None:
+    """The naming rule of a resource whose ``name`` argument is its AWS name, if known."""
+    import pulumi_aws as aws
+
+    if resource_class is aws.sqs.Queue:
+        return "sqs.fifo-queue" if args.get("fifo_queue") else "sqs.queue"
+    if resource_class is aws.sns.Topic:
+        return "sns.fifo-topic" if args.get("fifo_topic") else "sns.topic"
+    kinds = {
+        aws.lambda_.Function: "lambda.function",
+        aws.iam.Role: "iam.role",
+        aws.dynamodb.Table: "dynamodb.table",
+        aws.cloudwatch.LogGroup: "logs.group",
+    }
+    return kinds.get(resource_class)  # type: ignore[call-overload]

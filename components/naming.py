@@ -97,3 +97,22 @@ def physical_name(app: str, stage: str, name: str, kind: str = "generic", suffix
         # A base ending in a hyphen meets a suffix starting with one ("-dlq"); RDS refuses "--".
         joined = re.sub(r"-{2,}", "-", joined)
     return joined + rule.reserved_suffix
+
+
+def explicit_name_problem(kind: str, name: str) -> str | None:
+    """What AWS would refuse about a name given outright (by a transform), or None.
+
+    Generated names always fit; a name a user sets replaces them and is checked here,
+    at plan time, against the same rules.
+    """
+    rule = NAME_RULES[kind]
+    if rule.reserved_suffix and not name.endswith(rule.reserved_suffix):
+        return f"name {name!r} must end with {rule.reserved_suffix!r}"
+    if len(name) > rule.max_length:
+        counted = f" including {rule.reserved_suffix!r}" if rule.reserved_suffix else ""
+        return f"name {name!r} is {len(name)} characters; AWS allows {rule.max_length}{counted}"
+    body = name.removesuffix(rule.reserved_suffix) if rule.reserved_suffix else name
+    bad = sorted(set(rule.invalid.findall(body)))
+    if not body or bad:
+        return f"name {name!r} holds characters AWS refuses here: {''.join(bad) or 'none given'}"
+    return None

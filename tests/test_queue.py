@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pulumi
 import pulumi_aws as aws
@@ -302,3 +303,23 @@ def test_link_to_a_kms_encrypted_queue_grants_the_key(build):
     statements = build(body).outputs["statements"]
 
     assert statements[1] == {"Effect": "Allow", "Action": ["kms:Decrypt", "kms:GenerateDataKey"], "Resource": [key]}
+
+
+@pytest.mark.parametrize(
+    ("fifo", "name", "problem"),
+    [
+        (True, "j" * 76 + ".fifo", "is 81 characters; AWS allows 80 including '.fifo'"),
+        (True, "jobs", "must end with '.fifo'"),
+        (False, "j" * 81, "is 81 characters; AWS allows 80"),
+        (False, "jobs queue", "holds characters AWS refuses here:  "),
+    ],
+)
+def test_a_queue_name_set_by_a_transform_is_held_to_sqs_rules(build, fifo, name, problem):
+    with pytest.raises(ComponentError, match=re.escape(f"Queue 'Jobs': queue: name {name!r} {problem}")):
+        build(lambda: Queue("Jobs", fifo=fifo, transform={"queue": {"name": name}}))
+
+
+def test_a_fifo_queue_name_of_exactly_80_characters_is_accepted(build):
+    name = "j" * 75 + ".fifo"
+    main, _ = queues(build(lambda: Queue("Jobs", fifo=True, transform={"queue": {"name": name}})))
+    assert main.inputs["name"] == name

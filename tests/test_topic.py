@@ -263,3 +263,12 @@ def test_link_grants_publish_on_this_topic_only_and_exposes_the_arn(build):
     assert outputs["statements"] == [{"Effect": "Allow", "Action": ["sns:Publish"], "Resource": [arn]}]
     assert outputs["properties"] == {"arn": arn}
     assert outputs["type"] == "sst.aws.SnsTopic"
+
+
+def test_a_fifo_topic_name_set_by_a_transform_is_held_to_sns_rules(build):
+    too_long = "t" * 252 + ".fifo"
+    expected = r"topic: name 't+\.fifo' is 257 characters; AWS allows 256 including '\.fifo'"
+    with pytest.raises(ComponentError, match=expected):
+        build(lambda: SnsTopic("Events", fifo=True, transform={"topic": {"name": too_long}}))
+    plan = build(lambda: SnsTopic("Events", fifo=True, transform={"topic": {"name": too_long[1:]}}))
+    assert plan.one("aws:sns/topic:Topic").inputs["name"] == too_long[1:]
