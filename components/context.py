@@ -12,7 +12,8 @@ Example::
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping
+import contextlib
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,6 +36,7 @@ class App:
     """What components share across the program, by (kind, key): one policy per external queue,
     every Queue by its ARN output, and the like."""
     _claimed: dict[tuple[str, str], str] = field(default_factory=dict)
+    _lookup_provider: aws.Provider | None = None
 
     @property
     def name(self) -> str:
@@ -60,6 +62,28 @@ class App:
             ))
         self._claimed[(type_token, name)] = owner
 
+    @contextlib.contextmanager
+    def synchronous_lookup(self) -> Iterator[aws.Provider]:
+        """A provider for an invoke the program body must wait for, with the gate kept shut.
+
+        Waiting for an invoke turns the event loop, which would open the registration
+        gate in the middle of the body; meanwhile the gate stays shut, and the invoke
+        goes through a provider of its own (the stage's provider waits for the gate).
+        That provider creates nothing in the account.
+
+        Example::
+
+            with app.synchronous_lookup() as provider:
+                zones = aws.get_availability_zones(opts=pulumi.InvokeOptions(provider=provider))
+        """
+        if self._lookup_provider is None:
+            self._lookup_provider = aws.Provider("aws-lookups", region=self.stage.region)
+        _lookups.append(self)
+        try:
+            yield self._lookup_provider
+        finally:
+            _lookups.remove(self)
+
     def provider_for(self, region: str) -> aws.Provider:
         """An AWS provider for another region (CloudFront certificates live in us-east-1)."""
         if region == self.stage.region:
@@ -71,6 +95,7 @@ class App:
 
 _current: App | None = None
 _refusals: list[BaseException] = []
+_lookups: list[App] = []  # synchronous lookups under way
 
 
 def refuse(error: BaseException) -> BaseException:
@@ -94,6 +119,9 @@ def registration_gate() -> pulumi.Output[bool]:
 
     def open_gate() -> None:
         if opened.done():
+            return
+        if _lookups:  # the loop turns for a synchronous lookup: the body is not done yet
+            loop.call_later(0.001, open_gate)
             return
         if _refusals:
             opened.set_exception(_refusals[0])
@@ -172,6 +200,7 @@ def start_app(stage: StageConfig | None = None) -> App:
     """
     global _current
     _refusals.clear()
+    _lookups.clear()
     stage = stage or load_current_stage()
     pulumi.runtime.register_stack_transformation(removal_transformation(stage))
     gate = registration_gate()
@@ -196,3 +225,4 @@ def reset_app() -> None:
     global _current
     _current = None
     _refusals.clear()
+    _lookups.clear()

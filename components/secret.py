@@ -100,13 +100,13 @@ def _list_names(prefix: str) -> set[str]:
     """Names of the parameters directly under ``prefix``, without reading their values."""
     import pulumi_aws as aws
 
-    app = current_app()
-    found = aws.ssm.get_parameters_by_path(
-        path=prefix,
-        recursive=False,
-        with_decryption=False,  # the check needs names only; values stay encrypted
-        opts=pulumi.InvokeOptions(provider=app.provider),
-    )
+    with current_app().synchronous_lookup() as provider:
+        found = aws.ssm.get_parameters_by_path(
+            path=prefix,
+            recursive=False,
+            with_decryption=False,  # the check needs names only; values stay encrypted
+            opts=pulumi.InvokeOptions(provider=provider),
+        )
     return {name.rsplit("/", 1)[-1] for name in found.names or []}
 
 

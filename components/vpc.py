@@ -297,10 +297,10 @@ class Vpc(Component):
     def _zones(self, count: int) -> list[str]:
         """Zone names from the real lookup; an impossible request stops the plan here."""
         stage = self.stage
-        found = aws.get_availability_zones(
-            state="available",
-            opts=pulumi.InvokeOptions(provider=self.app.provider),
-        ).names
+        with self.app.synchronous_lookup() as provider:
+            found = aws.get_availability_zones(
+                state="available", opts=pulumi.InvokeOptions(provider=provider)
+            ).names
         if stage.availability_zones is not None and self.args.az_count is None:
             unknown = [zone for zone in stage.availability_zones if zone not in found]
             if unknown:

@@ -152,3 +152,24 @@ def test_infra_plan_prints_one_line_for_each_refusal(tmp_path, capsys, tail, exp
     assert (code, out) == (2, "")
     assert err.count("\n") == 1 and err.startswith(expected), err
     assert "Traceback" not in err and "Task" not in err
+
+
+def test_a_refusal_after_the_vpcs_zone_lookup_still_registers_nothing(monitors, tmp_path):
+    # The Vpc waits for a zone lookup in the middle of the program, which turns the event
+    # loop; registrations queued before it must still wait for the end of the body.
+    import shutil
+
+    from infra.harness import ROOT, run_program
+
+    for name in ("Pulumi.yaml", "Pulumi.dev.yaml"):
+        shutil.copy(ROOT / name, tmp_path / name)
+    shutil.copytree(ROOT / "app", tmp_path / "app",
+                    ignore=shutil.ignore_patterns("node_modules", ".open-next", ".next", "__pycache__"))
+    program = (ROOT / "__main__.py").read_text()
+    (tmp_path / "__main__.py").write_text(program + '\napi.route("GET /late", "app/functions/items.lsit_items")\n')
+    with pytest.raises(ComponentError, match="has no top-level 'lsit_items'"):
+        run_program(tmp_path, "dev")
+    (monitor,) = monitors
+    registered = {r.type for r in monitor.records}
+    assert registered <= {"pulumi:pulumi:Stack", "pulumi:providers:aws"}, registered
+    assert [r.name for r in monitor.records if r.type == "pulumi:providers:aws"] == ["aws-lookups"]

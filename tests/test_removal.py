@@ -88,7 +88,7 @@ def test_an_explicit_choice_on_a_resource_wins_over_the_stage(build):
 
 def test_every_resource_goes_through_the_stage_provider_with_default_tags(plan_stage):
     plan = plan_stage("staging")
-    provider = plan.one("pulumi:providers:aws")
+    provider = plan.one("pulumi:providers:aws", "aws")  # "aws-lookups" serves invokes only
     assert '"stage": "staging"' in provider.inputs["defaultTags"]
     assert '"app": "harbor"' in provider.inputs["defaultTags"]
     aws_resources = [r for r in plan.resources if r.type.startswith("aws:")]
