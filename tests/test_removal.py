@@ -106,7 +106,7 @@ def test_raw_resources_get_the_stage_provider_region_tags_and_removal_policy(bui
         aws.sns.Topic("RawTopic")
 
     plan = build(body, stage="prod", region="ap-southeast-1", tags={"Owner": "team-kefir"})
-    provider = plan.one("pulumi:providers:aws")
+    provider = plan.one("pulumi:providers:aws", "aws")
     assert provider.inputs["region"] == "ap-southeast-1"
     assert json.loads(provider.inputs["defaultTags"])["tags"] == {
         "Owner": "team-kefir", "app": "harbor", "stage": "prod", "managed-by": "pulumi",
@@ -129,7 +129,7 @@ def test_a_raw_resource_with_its_own_provider_keeps_it(build):
 
 def test_custom_tags_reach_every_component_through_the_provider(plan_stage):
     plan = plan_stage("dev", config={**read_stage_file(ROOT, "dev"), "harbor:tags": '{"CostCenter": "CC-7"}'})
-    provider = plan.one("pulumi:providers:aws")
+    provider = plan.one("pulumi:providers:aws", "aws")
     assert json.loads(provider.inputs["defaultTags"])["tags"]["CostCenter"] == "CC-7"
     aws_resources = [r for r in plan.resources if r.type.startswith("aws:")]
     assert aws_resources and all(r.provider.startswith(provider.urn + "::") for r in aws_resources)
