@@ -296,6 +296,7 @@ def test_stage_names_pulumi_or_aws_names_would_refuse_are_refused(stage, expecte
     ],
 )
 def test_a_stage_file_that_is_not_yaml_or_not_a_mapping_names_the_file_and_line(tmp_path, body, expected):
+    (tmp_path / "Pulumi.yaml").write_text("name: harbor\nruntime: python\n")
     (tmp_path / "Pulumi.broken.yaml").write_text(body)
     with pytest.raises(StageConfigError) as error:
         read_stage_file(tmp_path, "broken")
