@@ -314,8 +314,9 @@ class AssetSync(pulumi.dynamic.Resource):
                 "bucket": bucket,
                 "region": region,
                 "sources": [s.model_dump() for s in parsed],
-                # Relative folders resolve against the program folder at deploy time too.
-                "base": str(root),
+                # Relative folders resolve against the program folder at deploy time too;
+                # kept relative to it, so checkouts in other folders register the same input.
+                "base": os.path.relpath(root) if root.resolve().is_relative_to(Path.cwd().resolve()) else str(root),
                 "files_hash": files_hash(parsed, root),
                 "manifest": None,
                 "retired": None,

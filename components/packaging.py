@@ -36,6 +36,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import hashlib
+import json
 import os
 import re
 import shutil
@@ -45,7 +46,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import zipfile
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -449,8 +449,9 @@ def build_archive(
         path = cache / "archives" / f"{sha}.zip"
         if not path.is_file():
             _write_atomically(path, data)
-        _write_atomically(cache / "archives" / f"{key}.ref", sha.encode())
         found = Archive(path=path, sha256=sha, files=tuple(sorted([*files, *extra_files])))
+        ref = json.dumps({"sha256": sha, "files": found.files}, separators=(",", ":"))
+        _write_atomically(cache / "archives" / f"{key}.ref", ref.encode())
         _BUILT[(cache, key)] = found
         _USED.update({path, cache / "archives" / f"{key}.ref", cache / "bundles" / f"{bundle}.zip"})
         prune_cache(cache, keep=_USED)
@@ -484,16 +485,15 @@ def _file_digest(path: Path) -> tuple[str, bool]:
 def _find_archive(cache: Path, key: str) -> Archive | None:
     ref = cache / "archives" / f"{key}.ref"
     try:
-        sha = ref.read_text().strip()
-    except OSError:
+        recorded = json.loads(ref.read_text())
+        sha, names = str(recorded["sha256"]), tuple(recorded["files"])
+    except (OSError, ValueError, KeyError, TypeError):
         return None
     path = cache / "archives" / f"{sha}.zip"
     if not path.is_file():
         return None
     _touch(ref, path)
     _USED.update({ref, path})
-    with zipfile.ZipFile(path) as existing:  # reads the central directory only
-        names = tuple(existing.namelist())
     archive = Archive(path=path, sha256=sha, files=names)
     _BUILT[(cache, key)] = archive
     return archive
