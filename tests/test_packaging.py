@@ -170,7 +170,8 @@ def test_entries_are_sorted_even_when_the_file_system_lists_them_in_another_orde
     source = make_source(tmp_path / "src")
     for name in ("b.py", "a.py", "c.py"):
         (source / name).write_text(name)
-    first = build_archive(PackageSpec(source, cache=tmp_path / "c1"), runner=FakePip())
+    # A link file that sorts first: it is added to the bundle's entries, not appended.
+    first = build_archive(PackageSpec(source, cache=tmp_path / "c1"), {"0.enc": b"k"}, FakePip())
     real_walk = os.walk
 
     def reversed_walk(top, *args, **kwargs):
@@ -180,10 +181,10 @@ def test_entries_are_sorted_even_when_the_file_system_lists_them_in_another_orde
 
     monkeypatch.setattr(packaging.os, "walk", reversed_walk)
     forget_process_cache()
-    second = build_archive(PackageSpec(source, cache=tmp_path / "c2"), runner=FakePip())
+    second = build_archive(PackageSpec(source, cache=tmp_path / "c2"), {"0.enc": b"k"}, FakePip())
     with zipfile.ZipFile(second.path) as zf:
         names = zf.namelist()
-    assert names == sorted(names)
+    assert names[0] == "0.enc" and names == sorted(names)
     assert second.path.read_bytes() == first.path.read_bytes()
 
 
@@ -433,3 +434,15 @@ def test_a_cache_limit_that_is_not_a_number_is_one_clear_error(tmp_path, monkeyp
     monkeypatch.setenv("HARBOR_CACHE_MAX_MB", "lots")
     with pytest.raises(PackagingError, match="HARBOR_CACHE_MAX_MB and HARBOR_CACHE_MAX_AGE_DAYS must be numbers"):
         prune_cache(tmp_path)
+
+
+def test_ci_and_every_workflow_install_the_program_from_the_lock():
+    """No install of the project resolves versions of its own: the lock, then the project alone."""
+    places = [ROOT / ".ci" / "run", *sorted((ROOT / ".github" / "workflows").glob("*.yml"))]
+    for place in places:
+        installs = [line.strip() for line in place.read_text().splitlines() if "pip install" in line]
+        project = [line for line in installs if " -e " in f"{line} "]
+        if not project:
+            continue
+        assert all("--no-deps" in line for line in project), (place.name, project)
+        assert any("--require-hashes -r requirements.lock" in line for line in installs), (place.name, installs)
