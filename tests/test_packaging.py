@@ -279,14 +279,23 @@ def test_a_source_file_named_like_the_link_file_is_refused(tmp_path):
         build_archive(PackageSpec(source, cache=tmp_path / "c"), {"resource.enc": b"k"}, FakePip())
 
 
-def test_the_handler_lock_pins_every_package_with_hashes():
-    locked = {r.name: r for r in read_lock(ROOT / "app" / "functions" / "requirements.txt")}
-    wanted = [Requirement(line) for line in (ROOT / "app" / "functions" / "requirements.in").read_text().splitlines()
-              if line.strip() and not line.startswith("#")]
-    for requirement in wanted:
-        pinned = locked[canonicalize_name(requirement.name)]
-        assert requirement.specifier.contains(pinned.version), (requirement, pinned.version)
-    assert all(r.hashes for r in locked.values())
+def handler_lock_sources() -> list[Path]:
+    listed = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard", "*requirements.in"],
+                            cwd=ROOT, check=True, capture_output=True, text=True).stdout.split()
+    return [ROOT / name for name in listed]
+
+
+def test_every_handler_folder_has_a_lock_that_pins_its_requirements_with_hashes():
+    sources = handler_lock_sources()
+    assert ROOT / "app" / "functions" / "requirements.in" in sources
+    for source in sources:
+        locked = {r.name: r for r in read_lock(source.with_name("requirements.txt"))}
+        wanted = [Requirement(line) for line in source.read_text().splitlines()
+                  if line.strip() and not line.startswith("#")]
+        for requirement in wanted:
+            pinned = locked[canonicalize_name(requirement.name)]
+            assert requirement.specifier.contains(pinned.version), (source, requirement, pinned.version)
+        assert all(r.hashes for r in locked.values())
 
 
 def test_the_program_lock_pins_every_dependency_of_pyproject_within_its_range():
