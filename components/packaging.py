@@ -21,7 +21,7 @@ Work is cached by content in three layers under :func:`cache_root`:
   made by copying the bundle's compressed entries, so nothing is compressed twice.
 
 Every entry is touched when used and the cache is pruned, least recently used first,
-to ``HARBOR_CACHE_MAX_MB`` (default 512) and ``HARBOR_CACHE_MAX_AGE_DAYS`` (default 30),
+to ``HARBOR_CACHE_MAX_MB`` (default 256) and ``HARBOR_CACHE_MAX_AGE_DAYS`` (default 30),
 never removing what the running plan uses.
 
 Example::
@@ -68,7 +68,7 @@ EXCLUDED_FILES = frozenset({".DS_Store", "requirements.txt", "requirements.in"})
 
 PIP_PLATFORMS = {"arm64": "manylinux2014_aarch64", "x86_64": "manylinux2014_x86_64"}
 
-DEFAULT_MAX_MB = 512
+DEFAULT_MAX_MB = 256
 DEFAULT_MAX_AGE_DAYS = 30
 
 Runner = Callable[..., subprocess.CompletedProcess]
@@ -441,7 +441,9 @@ def build_archive(
         digest.update(f"{name}\0{hashlib.sha256(extra_files[name]).hexdigest()}\n".encode())
     key = digest.hexdigest()
 
-    found = _BUILT.get((cache, key)) or _find_archive(cache, key)
+    found = _BUILT.get((cache, key))
+    if found is None or not found.path.is_file():
+        found = _find_archive(cache, key)
     if found is None:
         entries = [*_bundle_entries(cache, bundle, files), *(ZipEntry.of(n, b) for n, b in extra_files.items())]
         data = write_zip(entries)
