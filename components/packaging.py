@@ -150,6 +150,11 @@ class LockedRequirement:
         return f"{self.name}=={self.version}{marker} " + " ".join(self.hashes)
 
 
+# Options a lock may carry that change only where pip looks, not what it installs.
+WHERE_FROM_OPTIONS = frozenset(
+    {"-i", "--index-url", "--extra-index-url", "-f", "--find-links", "--trusted-host", "--only-binary",
+     "--prefer-binary"}
+)
 _PINNED = re.compile(
     r"^(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)(\[[^\]]*\])?\s*===?\s*(?P<version>[^\s;]+)\s*(;(?P<marker>.*))?$"
 )
@@ -186,9 +191,12 @@ def read_lock(path: Path) -> tuple[LockedRequirement, ...]:
         hashes = tuple(sorted(f"{m['algo']}:{m['digest'].lower()}" for m in _HASH.finditer(line)))
         requirement = _HASH.sub("", line).strip()
         if requirement.startswith("-"):
+            option = re.split(r"[\s=]", requirement, maxsplit=1)[0]
+            if option in WHERE_FROM_OPTIONS:
+                continue  # where pip looks; the hashes decide what it may install
             raise PackagingError(
-                f"{path}:{number}: option {requirement.split()[0]!r} is not supported in a Lambda "
-                "requirements lock; keep only pinned requirements with hashes"
+                f"{path}:{number}: option {option!r} is not supported in a Lambda requirements "
+                "lock; keep pinned requirements with hashes (and index options) only"
             )
         match = _PINNED.match(requirement)
         if match is None or not hashes:

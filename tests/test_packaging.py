@@ -229,8 +229,11 @@ def test_the_install_cache_is_keyed_on_what_the_lock_resolved_not_its_text(tmp_p
     spec = PackageSpec(source, cache=tmp_path / "c")
     first = install_requirements(spec, pip)
     assert first.name == requirements_key(read_lock(source / "requirements.txt"), "manylinux2014_aarch64", "3.12")
-    # Comments, spacing, line continuations and the case of a name are not what was resolved.
-    (source / "requirements.txt").write_text(f"# regenerated\nDep == 1.0   {HASH_A}  # via app\n")
+    # Comments, spacing, line continuations, the case of a name and where pip looks are not
+    # what was resolved.
+    (source / "requirements.txt").write_text(
+        f"# regenerated\n--index-url https://mirror.example/simple\nDep == 1.0   {HASH_A}  # via app\n"
+    )
     assert install_requirements(spec, pip) == first and len(pip.commands) == 1
     # A new hash (a re-uploaded wheel) or a new version is.
     (source / "requirements.txt").write_text(f"dep==1.0 {HASH_A} {HASH_B}\n")
@@ -246,7 +249,8 @@ def test_the_install_cache_is_keyed_on_what_the_lock_resolved_not_its_text(tmp_p
         ("dep>=1.0 " + HASH_A, "'dep>=1.0' is not locked"),
         ("dep==1.0", "'dep==1.0' is not locked"),
         ("dep", "'dep' is not locked"),
-        ("--index-url https://example.invalid/simple", "option '--index-url' is not supported"),
+        ("-r ../shared.txt", "option '-r' is not supported"),
+        ("-e ./local", "option '-e' is not supported"),
     ],
 )
 def test_an_unlocked_requirement_is_refused_with_its_file_and_line(tmp_path, line, problem):
