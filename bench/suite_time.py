@@ -31,12 +31,13 @@ SUMMARY = re.compile(r"^=*\s*(?P<text>\d+ (passed|failed).*?)\s*=*$")
 
 
 def run_once(pytest_args: list[str]) -> dict[str, Any]:
-    command = [sys.executable, "-m", "pytest", "--durations=0", "--durations-min=0.05", *pytest_args]
+    command = [sys.executable, "-m", "pytest", "-rfE", "--durations=0", "--durations-min=0.05", *pytest_args]
     start = time.perf_counter()
     finished = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
     wall = time.perf_counter() - start
     per_test: dict[str, float] = collections.defaultdict(float)
     summary = ""
+    failed = [line.split()[1] for line in finished.stdout.splitlines() if line.startswith(("FAILED ", "ERROR "))]
     for line in finished.stdout.splitlines():
         match = DURATION.match(line.strip())
         if match:
@@ -45,7 +46,7 @@ def run_once(pytest_args: list[str]) -> dict[str, Any]:
         if summary_match:
             summary = summary_match["text"]
     return {"wall_s": wall, "returncode": finished.returncode, "summary": summary,
-            "per_test": dict(per_test), "tail": finished.stdout.splitlines()[-5:]}
+            "per_test": dict(per_test), "failed": failed, "tail": finished.stdout.splitlines()[-5:]}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -67,6 +68,7 @@ def main(argv: list[str] | None = None) -> int:
         "walls": [r["wall_s"] for r in runs],
         "median_s": statistics.median(r["wall_s"] for r in runs),
         "summary": last["summary"],
+        "failed": last["failed"],
         "returncode": last["returncode"],
         "slowest": sorted(last["per_test"].items(), key=lambda item: -item[1])[: args.top],
         "per_file": sorted(per_file.items(), key=lambda item: -item[1]),
@@ -76,6 +78,8 @@ def main(argv: list[str] | None = None) -> int:
     else:
         print(f"pytest {' '.join(args.pytest_args)} · {result['machine']} · load {result['load_average']:.2f}")
         print(f"suite: median {result['median_s']:.1f} s over {len(runs)} run(s) · {result['summary'] or last['tail']}")
+        for test in result["failed"]:
+            print(f"  failed: {test}")
         print("\nslowest tests (setup + call + teardown):")
         for test, seconds in result["slowest"]:
             print(f"  {seconds:7.2f} s  {test}")
