@@ -13,6 +13,7 @@ from bootstrap.backend import StateBackend
 from bootstrap.settings import load_current_settings
 from components import start_app
 from components.github_oidc import GithubOidc
+from components.removal import destroy_guard
 
 settings = load_current_settings()  # stops with one clear message on a wrong key
 app = start_app(stage=settings.stage(pulumi.get_stack()))
@@ -39,3 +40,6 @@ pulumi.export("oidcProviderArn", github.provider_arn)
 pulumi.export("permissionsBoundaryArn", github.boundary_arn)
 pulumi.export("stateKeyArn", backend.key_arn)
 pulumi.export("stateAccessLogBucket", backend.log_bucket_name)
+
+# Last: `pulumi destroy` of the bootstrap deletes nothing, whatever its flags.
+destroy_guard()

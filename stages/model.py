@@ -239,6 +239,23 @@ class StageConfig(_Settings):
                     "+ - = . _ : / @"
                 )
         return tags
+    permissions_boundary: str | None = Field(
+        None,
+        description="IAM policy (name or ARN) every role of the stage carries as its permissions "
+        "boundary; the deploy roles of bootstrap/ require harbor-permissions-boundary. '' for none",
+    )
+
+    @field_validator("permissions_boundary")
+    @classmethod
+    def _boundary(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        if not re.match(r"^(arn:aws[a-z-]*:iam::\d{12}:policy/)?[\w+=,.@/-]{1,128}$", value):
+            raise ValueError(
+                f"permissionsBoundary {value!r} must be an IAM policy name (harbor-permissions-boundary) "
+                "or policy ARN (arn:aws:iam::<account>:policy/<name>)"
+            )
+        return value
 
     @field_validator("region")
     @classmethod
@@ -320,7 +337,13 @@ class StageConfig(_Settings):
         return ("*",)
 
 
-# Defaults per stage, keyed as in the stage files. Any stage not listed (a personal stage such as "alice") gets dev's.
+# The boundary bootstrap/ creates; the stages deployed from GitHub must carry it.
+DEPLOY_BOUNDARY = "harbor-permissions-boundary"
+# Preview stages: one per open pull request, "pr-<number>".
+PREVIEW_STAGE = re.compile(r"^pr-\d+$")
+
+# Defaults per stage, keyed as in the stage files. A preview stage (pr-<n>) gets "preview";
+# any other stage not listed (a personal stage such as "alice") gets dev's.
 STAGE_DEFAULTS: dict[str, dict[str, object]] = {
     "dev": {
         "removal": "remove",
@@ -330,6 +353,7 @@ STAGE_DEFAULTS: dict[str, dict[str, object]] = {
         "logRetentionDays": 7,
         "backupDays": 1,
         "database": {"minCapacity": 0, "maxCapacity": 2, "autoPauseSeconds": 300},
+        "permissionsBoundary": DEPLOY_BOUNDARY,
     },
     "staging": {
         "removal": "remove",
@@ -339,6 +363,7 @@ STAGE_DEFAULTS: dict[str, dict[str, object]] = {
         "logRetentionDays": 14,
         "backupDays": 7,
         "database": {"minCapacity": 0, "maxCapacity": 2, "autoPauseSeconds": 900},
+        "permissionsBoundary": DEPLOY_BOUNDARY,
     },
     "prod": {
         "removal": "retain",
@@ -348,6 +373,19 @@ STAGE_DEFAULTS: dict[str, dict[str, object]] = {
         "logRetentionDays": 30,
         "backupDays": 14,
         "database": {"minCapacity": 0.5, "maxCapacity": 4},
+        "permissionsBoundary": DEPLOY_BOUNDARY,
+    },
+    # Quota-light: no NAT instance, so no Elastic IP (5 per region by default) and no
+    # instance; the shortest sensible retention; the database pauses after 5 minutes.
+    # Functions in the VPC then reach AWS only through the S3 and DynamoDB endpoints.
+    "preview": {
+        "removal": "remove",
+        "protect": False,
+        "nat": "none",
+        "logRetentionDays": 3,
+        "backupDays": 1,
+        "database": {"minCapacity": 0, "maxCapacity": 2, "autoPauseSeconds": 300},
+        "permissionsBoundary": DEPLOY_BOUNDARY,
     },
 }
 
@@ -355,6 +393,13 @@ STAGE_DEFAULTS: dict[str, dict[str, object]] = {
 def defaults_for(stage: str, defaults: str | None = None) -> dict[str, object]:
     """The default settings of a stage: those it names in ``defaults``, else its own.
 
-    A stage that names none and is not dev, staging or prod is personal and gets dev's.
+    A preview stage (pr-<number>) gets the preview defaults; any other stage that names
+    none and is not dev, staging or prod is personal and gets dev's.
     """
-    return dict(STAGE_DEFAULTS.get(defaults or stage, STAGE_DEFAULTS["dev"]))
+    if defaults:
+        return dict(STAGE_DEFAULTS.get(defaults, STAGE_DEFAULTS["dev"]))
+    if stage in STAGE_DEFAULTS and stage != "preview":
+        return dict(STAGE_DEFAULTS[stage])
+    if PREVIEW_STAGE.match(stage):
+        return dict(STAGE_DEFAULTS["preview"])
+    return dict(STAGE_DEFAULTS["dev"])
