@@ -102,8 +102,8 @@ def test_state_bucket_is_protected_retained_versioned_encrypted_with_the_key_and
     block = by_name["PulumiState-public_access_block"]
     assert all(block["inputs"][flag] for flag in (
         "blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets"))
-    policy = next(r for r in resources(example, "aws:s3/bucketPolicy:BucketPolicy") if r["name"] == "PulumiState-policy")
-    tls = next(s for s in json.loads(policy["inputs"]["policy"])["Statement"] if s["Sid"] == "DenyInsecureTransport")
+    statements = json.loads(by_name["PulumiState-policy"]["inputs"]["policy"])["Statement"]
+    tls = next(s for s in statements if s["Sid"] == "DenyInsecureTransport")
     assert tls["Effect"] == "Deny" and tls["Principal"] == "*"
     assert tls["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
 
@@ -366,7 +366,8 @@ def test_the_boundary_keeps_app_roles_out_of_iam_the_state_and_the_keys(effectiv
     app_role = "arn:aws:iam::123456789012:role/harbor-prod-Api-role"
     assert decide(statements, app_role, "dynamodb:PutItem", "arn:aws:dynamodb:us-east-1:1:table/t") == "allow"
     assert decide(statements, app_role, "iam:CreateRole", "arn:aws:iam::1:role/x") == "implicit"
-    assert decide(statements, app_role, "s3:GetObject", f"{effective['bucket']}/.pulumi/stacks/harbor/prod.json") == "deny"
+    prod_state = f"{effective['bucket']}/.pulumi/stacks/harbor/prod.json"
+    assert decide(statements, app_role, "s3:GetObject", prod_state) == "deny"
     alias = example["outputs"]["PULUMI_SECRETS_PROVIDER_PROD"].removeprefix("awskms://").split("?")[0]
     assert decide(statements, app_role, "kms:Decrypt", "arn:aws:kms:us-east-1:1:key/k",
                   {"kms:ResourceAliases": [alias]}) == "deny"
