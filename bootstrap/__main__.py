@@ -7,11 +7,13 @@ bucket with its access logs, and one KMS key per environment for secrets. Its ou
 are named after the repository variables the workflows read (see README, "Deploy from GitHub").
 """
 
+import json
+
 import pulumi
 
 from bootstrap.backend import StateBackend
 from bootstrap.settings import load_current_settings
-from components import start_app
+from components import Vpc, start_app
 from components.github_oidc import GithubOidc
 from components.removal import destroy_guard
 
@@ -36,6 +38,17 @@ for environment, role_arn in github.role_arns.items():
     suffix = environment.upper().replace("-", "_")
     pulumi.export(f"AWS_ROLE_ARN_{suffix}", role_arn)
     pulumi.export(f"PULUMI_SECRETS_PROVIDER_{suffix}", backend.secrets_providers[environment])
+if settings.preview_network:
+    # Preview stages join this network instead of each taking a VPC (5 per region by default)
+    # and an Elastic IP (5 per region) of their own.
+    network = Vpc("PreviewNetwork", nat="ec2", nat_count=1, az_count=2)
+    pulumi.export(
+        "PREVIEW_SHARED_VPC",
+        pulumi.Output.all(network.id, pulumi.Output.all(*network.private_subnet_ids),
+                          pulumi.Output.all(*network.public_subnet_ids)).apply(
+            lambda v: json.dumps({"id": v[0], "privateSubnetIds": v[1], "publicSubnetIds": v[2]})
+        ),
+    )
 pulumi.export("oidcProviderArn", github.provider_arn)
 pulumi.export("permissionsBoundaryArn", github.boundary_arn)
 pulumi.export("stateKeyArn", backend.key_arn)

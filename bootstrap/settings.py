@@ -12,6 +12,7 @@ Example ``bootstrap/Pulumi.shared.yaml``::
       harbor-bootstrap:maxSessionDuration: 3600
       harbor-bootstrap:stateBucketName: getreggie-pulumi-state   # optional
       harbor-bootstrap:keyUsers: [arn:aws:iam::111122223333:role/Admin]  # optional
+      harbor-bootstrap:previewNetwork: true       # optional: one VPC all preview stages share
 """
 
 from __future__ import annotations
@@ -62,6 +63,11 @@ class BootstrapSettings(BaseModel):
     app: str = Field("harbor", description="the application project the roles deploy")
     oidc_provider_arn: str | None = Field(
         None, description="the account's existing GitHub OIDC provider; default: create one"
+    )
+    preview_network: bool = Field(
+        False,
+        description="a VPC (two zones, one NAT instance) that every preview stage joins instead of "
+        "creating its own; its ids are the PREVIEW_SHARED_VPC output",
     )
     key_users: list[str] = Field(
         default_factory=list,

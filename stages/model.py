@@ -156,6 +156,31 @@ class ApiAuth(_Settings):
     audiences: tuple[str, ...] = Field(min_length=1, description="accepted `aud` values")
 
 
+class SharedVpc(_Settings):
+    """An existing VPC the stage joins instead of creating its own (preview stages).
+
+    The stage creates only its own security group in it. Example (the bootstrap's
+    ``PREVIEW_SHARED_VPC`` output, which the pull-request workflow sets for pr-<number>)::
+
+        harbor:sharedVpc:
+          id: vpc-0123456789abcdef0
+          privateSubnetIds: [subnet-0aaa, subnet-0bbb]
+          publicSubnetIds: [subnet-0ccc, subnet-0ddd]
+    """
+
+    id: str = Field(pattern=r"^vpc-[0-9a-f]{8,17}$", description="the VPC's id")
+    private_subnet_ids: tuple[str, ...] = Field(min_length=1, description="subnets for functions and databases")
+    public_subnet_ids: tuple[str, ...] = Field(default=(), description="public subnets, if any")
+
+    @field_validator("private_subnet_ids", "public_subnet_ids")
+    @classmethod
+    def _subnet_ids(cls, ids: tuple[str, ...]) -> tuple[str, ...]:
+        for subnet in ids:
+            if not re.match(r"^subnet-[0-9a-f]{8,17}$", subnet):
+                raise ValueError(f"{subnet!r} is not a subnet id like subnet-0123456789abcdef0")
+        return ids
+
+
 class StageConfig(_Settings):
     """The validated settings of one stage.
 
@@ -239,6 +264,9 @@ class StageConfig(_Settings):
                     "+ - = . _ : / @"
                 )
         return tags
+    shared_vpc: SharedVpc | None = Field(
+        None, description="join this existing VPC instead of creating one (no VPC, NAT or EIP of its own)"
+    )
     permissions_boundary: str | None = Field(
         None,
         description="IAM policy (name or ARN) every role of the stage carries as its permissions "

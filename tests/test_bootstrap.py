@@ -48,6 +48,10 @@ def resources(plan_json: dict, resource_type: str) -> list[dict]:
     return [r for r in plan_json["resources"] if r["type"] == resource_type]
 
 
+def deploy_roles(plan_json: dict) -> list[dict]:
+    return [r for r in resources(plan_json, "aws:iam/role:Role") if r["name"].startswith("Github-role-")]
+
+
 def trust(role_inputs: dict) -> dict:
     (statement,) = json.loads(role_inputs["assumeRolePolicy"])["Statement"]
     return statement
@@ -67,7 +71,7 @@ def test_plan_shows_githubs_oidc_provider_for_sts(example):
 
 
 def test_every_environment_gets_a_role_trusting_exactly_its_repository_and_environment(example):
-    roles = {r["inputs"]["name"]: r["inputs"] for r in resources(example, "aws:iam/role:Role")}
+    roles = {r["inputs"]["name"]: r["inputs"] for r in deploy_roles(example)}
     assert set(roles) == {f"harbor-bootstrap-example-deploy-{env}" for env in ENVIRONMENTS}
     for env in ENVIRONMENTS:
         statement = trust(roles[f"harbor-bootstrap-example-deploy-{env}"])
@@ -84,7 +88,7 @@ def test_every_environment_gets_a_role_trusting_exactly_its_repository_and_envir
 
 
 def test_roles_limit_the_session_duration(example):
-    for role in resources(example, "aws:iam/role:Role"):
+    for role in deploy_roles(example):
         assert role["inputs"]["maxSessionDuration"] == 3600
 
 
@@ -443,6 +447,18 @@ def test_state_bucket_writes_access_logs_to_a_private_bucket(example, effective)
 def test_the_bootstrap_writes_the_state_layout_so_no_role_has_to(example):
     (meta,) = resources(example, "aws:s3/bucketObjectv2:BucketObjectv2")
     assert meta["inputs"]["key"] == ".pulumi/meta.yaml" and meta["inputs"]["content"] == "version: 1\n"
+
+
+def test_preview_network_is_one_shared_vpc_whose_ids_preview_stages_join(example):
+    (vpc,) = resources(example, "aws:ec2/vpc:Vpc")
+    assert vpc["name"] == "PreviewNetwork-vpc"
+    assert len(resources(example, "aws:ec2/eip:Eip")) == 1 and len(resources(example, "aws:ec2/instance:Instance")) == 1
+    shared = json.loads(example["outputs"]["PREVIEW_SHARED_VPC"])
+    assert set(shared) == {"id", "privateSubnetIds", "publicSubnetIds"} and len(shared["privateSubnetIds"]) == 2
+    from stages.model import SharedVpc
+
+    SharedVpc.model_validate(shared)  # exactly what harbor:sharedVpc accepts
+    assert "PREVIEW_SHARED_VPC" not in plan().outputs  # only when previewNetwork is on
 
 
 def test_destroying_the_bootstrap_deletes_nothing():

@@ -421,3 +421,17 @@ def test_zizmor_offline_reports_nothing():
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "No findings to report" in result.stdout
+
+
+def test_preview_stages_join_the_shared_network_when_the_bootstrap_made_one(tmp_path):
+    script = step_script("pull-request.yml", "preview-stage", "pulumi up")
+    calls = tmp_path / "calls"
+    shared = '{"id": "vpc-0123456789abcdef0", "privateSubnetIds": ["subnet-0aaaaaaaaaaaaaaaa"]}'
+    result = run_step(script, tmp_path, f'echo "$*" >> {calls}', STAGE="pr-5", PREVIEW_SHARED_VPC=shared)
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = calls.read_text().splitlines()
+    assert lines[2] == f"config set --stack pr-5 harbor:sharedVpc {shared}"
+    assert lines[3].startswith("up --stack pr-5 ")
+    calls.unlink()
+    alone = run_step(script, tmp_path, f'echo "$*" >> {calls}', STAGE="pr-5", PREVIEW_SHARED_VPC="")
+    assert alone.returncode == 0 and not any("config set" in line for line in calls.read_text().splitlines())
