@@ -435,3 +435,21 @@ def test_preview_stages_join_the_shared_network_when_the_bootstrap_made_one(tmp_
     calls.unlink()
     alone = run_step(script, tmp_path, f'echo "$*" >> {calls}', STAGE="pr-5", PREVIEW_SHARED_VPC="")
     assert alone.returncode == 0 and not any("config set" in line for line in calls.read_text().splitlines())
+
+
+def test_the_readme_names_every_one_time_step_the_workflows_depend_on():
+    readme = (ROOT / "README.md").read_text()
+    start = readme.index("## Deploy from GitHub")
+    section = readme[start:readme.index("\n## ", start + 5)]
+    # every variable a workflow reads, or the bootstrap outputs that name it by pattern
+    for name in sorted({n for path in FILES for n in re.findall(r"vars\.([A-Z_]+)", path.read_text())}):
+        generic = re.sub(r"_(DEV|STAGING|PROD|PREVIEW)$", "_<ENV>", name)
+        assert name in section or generic in section, name
+    # every GitHub environment a job runs in, and the consent label
+    environments = {"dev", "staging", "prod", "preview"}
+    for env in environments:
+        assert f"`{env}`" in section, env
+    assert "gh label create preview" in section
+    for step in ("quotas", "Elastic IPs", "cache policies", "response headers", "infra secret set SecretKey --fallback",
+                 "Account layout", "prod in an AWS account of its own", "keyUsers", "previewNetwork"):
+        assert step in section, step
