@@ -318,6 +318,31 @@ def test_a_failing_pulumi_up_fails_the_deploy(tmp_path):
     assert failed.returncode != 0
 
 
+@pytest.mark.parametrize(
+    ("file", "job", "step"),
+    [("deploy.yml", "deploy", "pulumi up"), ("pull-request.yml", "preview-stage", "pulumi up"),
+     ("pull-request.yml", "preview-stage-destroy", "pulumi destroy")],
+)
+def test_a_stack_whose_state_lacks_its_secrets_provider_gets_it_before_pulumi_runs(tmp_path, file, job, step):
+    if not shutil.which("jq"):
+        pytest.skip("jq is not installed (GitHub's runners have it)")
+    script = step_script(file, job, step)
+    calls = tmp_path / "calls"
+    record = f'echo "$*" >> {calls}\n'
+    # The first run stopped before any state was saved: the state names no provider.
+    empty = record + 'if [ "$1 $2" = "stack export" ]; then echo \'{"version": 3, "deployment": {}}\'; fi'
+    assert run_step(script, tmp_path, empty, STAGE="pr-5").returncode == 0
+    lines = calls.read_text().splitlines()
+    change = lines.index("stack change-secrets-provider --stack pr-5 awskms://alias/k?region=us-east-1")
+    assert change < next(i for i, line in enumerate(lines) if line.startswith(("up ", "destroy ")))
+    calls.unlink()
+    # Once the state holds the provider (every run after a saved one), nothing changes.
+    kept = record + ('if [ "$1 $2" = "stack export" ]; then echo \'{"deployment": {"secrets_providers": '
+                     '{"type": "cloud", "state": {}}}}\'; fi')
+    assert run_step(script, tmp_path, kept, STAGE="pr-5").returncode == 0
+    assert not any("change-secrets-provider" in line for line in calls.read_text().splitlines())
+
+
 def test_a_preview_stage_missing_secrets_fails_and_names_the_fallback_commands(tmp_path):
     from components.secret import SecretsMissingError
 
@@ -430,8 +455,8 @@ def test_preview_stages_join_the_shared_network_when_the_bootstrap_made_one(tmp_
     result = run_step(script, tmp_path, f'echo "$*" >> {calls}', STAGE="pr-5", PREVIEW_SHARED_VPC=shared)
     assert result.returncode == 0, result.stdout + result.stderr
     lines = calls.read_text().splitlines()
-    assert lines[2] == f"config set --stack pr-5 harbor:sharedVpc {shared}"
-    assert lines[3].startswith("up --stack pr-5 ")
+    assert lines[-2] == f"config set --stack pr-5 harbor:sharedVpc {shared}"
+    assert lines[-1].startswith("up --stack pr-5 ")
     calls.unlink()
     alone = run_step(script, tmp_path, f'echo "$*" >> {calls}', STAGE="pr-5", PREVIEW_SHARED_VPC="")
     assert alone.returncode == 0 and not any("config set" in line for line in calls.read_text().splitlines())
