@@ -240,12 +240,14 @@ class StateBackend(Component):
             aws.s3.BucketLogging,
             {"bucket": bucket.name, "target_bucket": log_bucket.name, "target_prefix": LOG_PREFIX},
         )
-        # Written here, so no deploy role ever needs to write the layout file.
+        # Written here, so no deploy role ever needs to write the layout file. SSE-S3: whoever
+        # runs the bootstrap administers the state key but may not encrypt with it.
         self.child(
             "meta",
             aws.s3.BucketObjectv2,
             {"bucket": bucket.name, "key": ".pulumi/meta.yaml", "content": PULUMI_META,
-             "content_type": "application/yaml"},
+             "content_type": "application/yaml", "server_side_encryption": "AES256"},
+            opts=pulumi.ResourceOptions(depends_on=[bucket]),
         )
 
         self.bucket_name: pulumi.Output[str] = bucket.name
