@@ -370,8 +370,8 @@ DEPLOY_BOUNDARY = "harbor-permissions-boundary"
 # Preview stages: one per open pull request, "pr-<number>".
 PREVIEW_STAGE = re.compile(r"^pr-\d+$")
 
-# Defaults per stage, keyed as in the stage files. A preview stage (pr-<n>) gets "preview";
-# any other stage not listed (a personal stage such as "alice") gets dev's.
+# Defaults per stage, keyed as in the stage files. A preview stage (pr-<n>) gets
+# PREVIEW_DEFAULTS; any other stage not listed (a personal stage such as "alice") gets dev's.
 STAGE_DEFAULTS: dict[str, dict[str, object]] = {
     "dev": {
         "removal": "remove",
@@ -403,18 +403,21 @@ STAGE_DEFAULTS: dict[str, dict[str, object]] = {
         "database": {"minCapacity": 0.5, "maxCapacity": 4},
         "permissionsBoundary": DEPLOY_BOUNDARY,
     },
-    # Quota-light: no NAT instance, so no Elastic IP (5 per region by default) and no
-    # instance; the shortest sensible retention; the database pauses after 5 minutes.
-    # Functions in the VPC then reach AWS only through the S3 and DynamoDB endpoints.
-    "preview": {
-        "removal": "remove",
-        "protect": False,
-        "nat": "none",
-        "logRetentionDays": 3,
-        "backupDays": 1,
-        "database": {"minCapacity": 0, "maxCapacity": 2, "autoPauseSeconds": 300},
-        "permissionsBoundary": DEPLOY_BOUNDARY,
-    },
+}
+
+
+# Preview stages (pr-<number>), quota-light: no NAT instance, so no Elastic IP (5 per region
+# by default) and no instance; the shortest sensible retention; the database pauses after
+# 5 minutes. Functions in the VPC reach AWS only through the S3 and DynamoDB endpoints,
+# unless the stage joins the bootstrap's shared network (sharedVpc).
+PREVIEW_DEFAULTS: dict[str, object] = {
+    "removal": "remove",
+    "protect": False,
+    "nat": "none",
+    "logRetentionDays": 3,
+    "backupDays": 1,
+    "database": {"minCapacity": 0, "maxCapacity": 2, "autoPauseSeconds": 300},
+    "permissionsBoundary": DEPLOY_BOUNDARY,
 }
 
 
@@ -426,8 +429,8 @@ def defaults_for(stage: str, defaults: str | None = None) -> dict[str, object]:
     """
     if defaults:
         return dict(STAGE_DEFAULTS.get(defaults, STAGE_DEFAULTS["dev"]))
-    if stage in STAGE_DEFAULTS and stage != "preview":
+    if stage in STAGE_DEFAULTS:
         return dict(STAGE_DEFAULTS[stage])
     if PREVIEW_STAGE.match(stage):
-        return dict(STAGE_DEFAULTS["preview"])
+        return dict(PREVIEW_DEFAULTS)
     return dict(STAGE_DEFAULTS["dev"])
