@@ -74,6 +74,7 @@ def removal_transformation(stage: StageConfig) -> pulumi.ResourceTransformation:
     """
 
     guarded: list[pulumi.Resource] = []
+    _guards.clear()  # one program runs at a time; forget the previous run's resources
     _guards[id(stage)] = guarded
 
     def apply(args: pulumi.ResourceTransformationArgs) -> pulumi.ResourceTransformationResult:
@@ -108,11 +109,23 @@ def boundary_arn(boundary: str) -> pulumi.Input[str]:
         return boundary
     import pulumi_aws as aws
 
-    identity = aws.get_caller_identity_output()
-    partition = aws.get_partition_output()
-    return pulumi.Output.all(partition.partition, identity.account_id).apply(
-        lambda values: f"arn:{values[0]}:iam::{values[1]}:policy/{boundary}"
-    )
+    from components.context import current_app
+
+    app = current_app()
+    cached = _boundary_arn.get("value")
+    if cached is None or cached[0] is not app or cached[1] != boundary:
+        # One account lookup per program run, however many roles it creates.
+        invoke = pulumi.InvokeOutputOptions(provider=app.provider)
+        identity = aws.get_caller_identity_output(opts=invoke)
+        partition = aws.get_partition_output(opts=invoke)
+        arn = pulumi.Output.all(partition.partition, identity.account_id).apply(
+            lambda values: f"arn:{values[0]}:iam::{values[1]}:policy/{boundary}"
+        )
+        cached = _boundary_arn["value"] = (app, boundary, arn)
+    return cached[2]
+
+
+_boundary_arn: dict[str, tuple[Any, str, pulumi.Output[str]]] = {}
 
 
 def destroy_guard() -> Any:
