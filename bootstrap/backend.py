@@ -279,7 +279,9 @@ def _with_statements(values: Mapping[str, Any], build: Any) -> Any:
     def transform(args: dict[str, Any]) -> dict[str, Any]:
         def extend(parts: list[Any]) -> str:
             document = json.loads(parts[0])
-            bucket_arn = document["Statement"][0]["Resource"][0]
+            # The Bucket's own TLS-only statement names the bucket first: [arn, arn/*].
+            tls = next(s for s in document["Statement"] if s.get("Sid") == "DenyInsecureTransport")
+            bucket_arn = tls["Resource"][0]
             document["Statement"].extend(build(bucket_arn, dict(zip(values, parts[1:], strict=True))))
             return json.dumps(document, sort_keys=True)
 
