@@ -18,6 +18,7 @@ from components import (
     declare_secrets,
     start_app,
 )
+from components.removal import destroy_guard
 
 app = start_app()  # validates Pulumi.<stage>.yaml before any resource exists
 
@@ -123,3 +124,7 @@ pulumi.export("personaQueueUrl", persona.url)
 pulumi.export("apiUrl", api.url)
 pulumi.export("webUrl", web.url)
 pulumi.export("adminUrl", admin.url)
+
+# -- Last: on a protecting stage (prod), a protected guard that depends on everything above,
+# so `pulumi destroy` deletes nothing, even with --skip-preview (see components/removal.py).
+destroy_guard()

@@ -11,6 +11,8 @@ Example ``bootstrap/Pulumi.shared.yaml``::
       harbor-bootstrap:environments: [dev, staging, prod, preview]
       harbor-bootstrap:maxSessionDuration: 3600
       harbor-bootstrap:stateBucketName: getreggie-pulumi-state   # optional
+      harbor-bootstrap:keyUsers: [arn:aws:iam::111122223333:role/Admin]  # optional
+      harbor-bootstrap:previewNetwork: true       # optional: one VPC all preview stages share
 """
 
 from __future__ import annotations
@@ -62,6 +64,27 @@ class BootstrapSettings(BaseModel):
     oidc_provider_arn: str | None = Field(
         None, description="the account's existing GitHub OIDC provider; default: create one"
     )
+    preview_network: bool = Field(
+        False,
+        description="a VPC (two zones, one NAT instance) that every preview stage joins instead of "
+        "creating its own; its ids are the PREVIEW_SHARED_VPC output",
+    )
+    key_users: list[str] = Field(
+        default_factory=list,
+        description="IAM role or user ARNs that may use the state and secrets keys besides the deploy "
+        "roles: whoever runs pulumi by hand against these stacks",
+    )
+
+    @field_validator("key_users")
+    @classmethod
+    def _principal_arns(cls, arns: list[str]) -> list[str]:
+        for arn in arns:
+            if not re.match(r"^arn:aws[a-z-]*:iam::\d{12}:(role|user)/[\w+=,.@/-]+$", arn):
+                raise ValueError(
+                    f"key user {arn!r} is not an IAM role or user ARN (arn:aws:iam::<account>:role/<name>); "
+                    "for an SSO session use its role's ARN, not the assumed-role session"
+                )
+        return arns
 
     @field_validator("environments", mode="before")
     @classmethod

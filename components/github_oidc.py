@@ -9,9 +9,8 @@ Example (what the bootstrap program builds)::
         owner_id=1234567,           # optional: also accept GitHub's immutable subjects
         repository_id=89012345,
         environments={"dev": {}, "staging": {}, "prod": {}, "preview": {"stacks": ["pr-*"]}},
-        state_bucket_arn=backend.bucket_arn,
-        secrets_key_arn=backend.key_arn,
     )
+    oidc.grant_state(backend.bucket_arn, backend.key_alias_pattern)
     oidc.role_arns["staging"]       # paste into the repository variable AWS_ROLE_ARN_STAGING
 
 One IAM role per GitHub environment. Its trust policy accepts a web identity token
@@ -23,16 +22,22 @@ without the environment or another environment's job cannot assume the role.
 
 What a deploy role may do (the trade-off, in the order it is granted):
 
-* the Pulumi state of its own stacks only (``.pulumi/*/<app>/<stack>…`` in the state
-  bucket) and encrypt/decrypt with the secrets key, so the preview role cannot rewrite
-  prod's state; ``read_stacks`` (staging, for the preview role) are readable, not writable;
-* IAM roles and policies whose names start with ``<app>-<stack>-`` (the names the
-  components give the roles they create), and passing only those roles to services;
+* the Pulumi state of its own stacks only (``.pulumi/*/<app>/<stack>…`` and the lock
+  under ``.pulumi/locks/organization/<app>/<stack>/``), with explicit denies on every other
+  environment's stacks here and on everything else in the state bucket's policy, so no
+  managed policy can reopen them; ``read_stacks`` (staging, for the preview role) only
+  readable. The secrets keys are granted by their own key policies (bootstrap/backend.py);
+* IAM roles, policies and instance profiles whose names start with ``<app>-<stack>-``,
+  and a role can be created or given policies only while it carries the permissions
+  boundary ``<app>-permissions-boundary``; attachable managed policies are the stacks' own
+  and the few AWS ones the components use; the boundary and the deploy roles themselves
+  cannot be changed. So no deploy role can make itself or anything else an administrator;
 * ``policy_arns`` for everything else the application deploys. The default,
   ``PowerUserAccess``, covers every service the components use but not IAM. It is broad:
   anyone who can run a job in the environment can change any non-IAM resource in the
-  account. Protect the ``prod`` environment with required reviewers, prefer one AWS
-  account per stage, or replace it with a policy listing only the services you deploy.
+  account, including other stages' resources there. Put prod in its own AWS account,
+  protect the ``prod`` environment with required reviewers, or replace it with a policy
+  listing only the services you deploy.
 """
 
 from __future__ import annotations
@@ -63,23 +68,37 @@ _STACK_PATTERN = re.compile(r"^[a-z][a-z0-9-]{0,23}\*?$")
 _APP = re.compile(r"^[a-z][a-z0-9-]{0,31}$")
 _WILDCARDS = ("*", "?")
 
-STATE_OBJECT_ACTIONS = ("s3:GetObject", "s3:PutObject", "s3:DeleteObject")
+STATE_READ_ACTIONS = ("s3:GetObject",)
+STATE_WRITE_ACTIONS = ("s3:PutObject", "s3:DeleteObject")
+STATE_OBJECT_ACTIONS = STATE_READ_ACTIONS + STATE_WRITE_ACTIONS
 STATE_BUCKET_ACTIONS = ("s3:ListBucket", "s3:GetBucketLocation", "s3:GetBucketVersioning")
 SECRETS_KEY_ACTIONS = ("kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey", "kms:DescribeKey")
+# The AWS managed policies the components attach to the roles they create (Lambda logging
+# and VPC access, SSM for NAT instances and the bastion); a deploy role may attach these
+# and its stacks' own policies, nothing else (AdministratorAccess is out of reach).
+ATTACHABLE_AWS_POLICIES = (
+    "service-role/AWSLambdaBasicExecutionRole",
+    "service-role/AWSLambdaVPCAccessExecutionRole",
+    "AmazonSSMManagedInstanceCore",
+)
+# Actions on a role that change what it may do: allowed only while the role carries the
+# permissions boundary (AWS checks the condition key iam:PermissionsBoundary on each).
+BOUNDED_ROLE_ACTIONS = (
+    "iam:CreateRole",
+    "iam:PutRolePermissionsBoundary",
+    "iam:PutRolePolicy",
+    "iam:DeleteRolePolicy",
+    "iam:DetachRolePolicy",
+)
 # What a stack needs to create, change and delete the roles of its Lambda functions,
 # tasks and instances; nothing that touches other roles or users.
 APP_ROLE_ACTIONS = (
-    "iam:AttachRolePolicy",
-    "iam:CreateRole",
     "iam:DeleteRole",
-    "iam:DeleteRolePolicy",
-    "iam:DetachRolePolicy",
     "iam:GetRole",
     "iam:GetRolePolicy",
     "iam:ListAttachedRolePolicies",
     "iam:ListInstanceProfilesForRole",
     "iam:ListRolePolicies",
-    "iam:PutRolePolicy",
     "iam:TagRole",
     "iam:UntagRole",
     "iam:UpdateAssumeRolePolicy",
@@ -223,8 +242,9 @@ class GithubOidcArgs(ComponentArgs):
         description="an existing GitHub OIDC provider of the account (AWS allows one per URL); "
         "default: create it",
     )
-    state_bucket_arn: Any = Field(None, description="the Pulumi state bucket's ARN (str or Output)")
-    secrets_key_arn: Any = Field(None, description="the KMS key for awskms:// secrets (str or Output)")
+    state_bucket_arn: Any = Field(
+        None, description="the Pulumi state bucket's ARN (str or Output); or call grant_state() later"
+    )
 
     @field_validator("environments", mode="before")
     @classmethod
@@ -298,44 +318,109 @@ def trust_policy(provider_arn: str, subjects: list[str]) -> str:
     )
 
 
-def state_policy(
-    bucket_arn: str | None, key_arn: str | None, app: str, stacks: list[str], read_stacks: list[str] = ()
-) -> str:
-    """Access to the Pulumi state of ``stacks`` and to the secrets key, nothing else.
+# -- the Pulumi state bucket ------------------------------------------------------------------
+# The S3 (DIY) backend's project-scoped layout (pulumi/pulumi pkg/backend/diy): the stack file
+# .pulumi/stacks/<project>/<stack>.json (also .json.gz, .json.bak), its history and backups
+# under .pulumi/history|backups/<project>/<stack>/, and the lock that `up`, `destroy`,
+# `refresh` and `stack rm` take at .pulumi/locks/organization/<project>/<stack>/<id>.json.
+# `preview` takes no lock. .pulumi/meta.yaml (the layout version) is written by the bootstrap.
+META_KEY = ".pulumi/meta.yaml"
 
-    ``read_stacks`` may be read and locked (a preview takes the stack's lock) but their
-    state and history cannot be changed.
+
+def stack_state_keys(app: str, stack: str) -> list[str]:
+    """The object keys (S3 patterns) that hold one stack's state, history, backups and locks."""
+    return [
+        f".pulumi/stacks/{app}/{stack}.json*",
+        f".pulumi/history/{app}/{stack}/*",
+        f".pulumi/backups/{app}/{stack}/*",
+        f".pulumi/locks/organization/{app}/{stack}/*",
+    ]
+
+
+def stack_file_keys(app: str, stack: str) -> list[str]:
+    """The object keys of one stack's current state file, all a `pulumi preview` reads."""
+    return [f".pulumi/stacks/{app}/{stack}.json*"]
+
+
+def _objects(bucket_arn: str, keys: list[str]) -> list[str]:
+    return [f"{bucket_arn}/{key}" for key in keys]
+
+
+def state_policy(
+    bucket_arn: str, app: str, stacks: list[str], read_stacks: list[str] = (), other_stacks: list[str] = ()
+) -> str:
+    """The deploy role's own grant on the state bucket, with explicit denies for the rest.
+
+    ``stacks`` are read and written (state, history, backups, locks); ``read_stacks`` only
+    their current state file is readable (a preview takes no lock); ``other_stacks`` (every
+    other environment's) are denied outright, so no managed policy such as PowerUserAccess
+    can reopen them. The state bucket's own policy denies everything else
+    (:func:`state_bucket_denies`).
     """
-    statements: list[dict[str, Any]] = []
-    if bucket_arn:
-        objects = [f"{bucket_arn}/.pulumi/meta.yaml"]
-        for stack in stacks:
-            objects += [
-                f"{bucket_arn}/.pulumi/stacks/{app}/{stack}.json*",
-                f"{bucket_arn}/.pulumi/history/{app}/{stack}/*",
-                f"{bucket_arn}/.pulumi/backups/{app}/{stack}/*",
-                f"{bucket_arn}/.pulumi/locks/{app}/{stack}/*",
-            ]
-        statements += [
-            {"Sid": "StateBucket", "Effect": "Allow", "Action": list(STATE_BUCKET_ACTIONS), "Resource": bucket_arn},
-            {"Sid": "StackState", "Effect": "Allow", "Action": list(STATE_OBJECT_ACTIONS), "Resource": objects},
-        ]
-        if read_stacks:
-            statements += [
-                {"Sid": "ReadStackState", "Effect": "Allow", "Action": "s3:GetObject",
-                 "Resource": [f"{bucket_arn}/.pulumi/stacks/{app}/{stack}.json*" for stack in read_stacks]},
-                {"Sid": "LockReadStacks", "Effect": "Allow", "Action": list(STATE_OBJECT_ACTIONS),
-                 "Resource": [f"{bucket_arn}/.pulumi/locks/{app}/{stack}/*" for stack in read_stacks]},
-            ]
-    if key_arn:
-        statements.append(
-            {"Sid": "SecretsKey", "Effect": "Allow", "Action": list(SECRETS_KEY_ACTIONS), "Resource": key_arn}
-        )
+    own = [key for stack in stacks for key in stack_state_keys(app, stack)]
+    read = [key for stack in read_stacks for key in stack_file_keys(app, stack)]
+    statements: list[dict[str, Any]] = [
+        {"Sid": "StateBucket", "Effect": "Allow", "Action": list(STATE_BUCKET_ACTIONS), "Resource": bucket_arn},
+        {"Sid": "StackState", "Effect": "Allow", "Action": list(STATE_OBJECT_ACTIONS),
+         "Resource": _objects(bucket_arn, own)},
+        {"Sid": "StateLayout", "Effect": "Allow", "Action": list(STATE_READ_ACTIONS),
+         "Resource": _objects(bucket_arn, [META_KEY])},
+    ]
+    if read:
+        statements.append({"Sid": "ReadStackState", "Effect": "Allow", "Action": list(STATE_READ_ACTIONS),
+                           "Resource": _objects(bucket_arn, read)})
+        statements.append({"Sid": "NeverWriteReadStacks", "Effect": "Deny", "Action": list(STATE_WRITE_ACTIONS),
+                           "Resource": _objects(bucket_arn, read + [
+                               key for stack in read_stacks for key in stack_state_keys(app, stack)])})
+    others = [key for stack in other_stacks if stack not in read_stacks for key in stack_state_keys(app, stack)]
+    if others:
+        statements.append({"Sid": "OtherStacksState", "Effect": "Deny", "Action": "s3:*",
+                           "Resource": _objects(bucket_arn, others)})
+    statements.append({"Sid": "StateLayoutReadOnly", "Effect": "Deny", "Action": list(STATE_WRITE_ACTIONS),
+                       "Resource": _objects(bucket_arn, [META_KEY])})
     return json.dumps({"Version": "2012-10-17", "Statement": statements})
 
 
-def app_iam_policy(partition: str, account: str, app: str, stacks: list[str]) -> str:
-    """IAM on the stacks' own roles, policies and instance profiles, by name prefix."""
+def state_bucket_denies(
+    bucket_arn: str, role_arn: str, app: str, stacks: list[str], read_stacks: list[str] = (), sid: str = "Deploy"
+) -> list[dict[str, Any]]:
+    """Bucket-policy statements that confine one deploy role to its own stacks' state.
+
+    An explicit deny in the bucket's policy beats any allow in the role's policies, and
+    ``NotResource`` reaches every key the role was not given, including stacks created later.
+    """
+    own = _objects(bucket_arn, [key for stack in stacks for key in stack_state_keys(app, stack)])
+    readable = own + _objects(bucket_arn, [META_KEY] + [
+        key for stack in read_stacks for key in stack_file_keys(app, stack)])
+    principal = {"AWS": role_arn}
+    return [
+        {"Sid": f"{sid}OnlyStateActions", "Effect": "Deny", "Principal": principal,
+         "NotAction": list(STATE_BUCKET_ACTIONS + STATE_OBJECT_ACTIONS),
+         "Resource": [bucket_arn, f"{bucket_arn}/*"]},
+        {"Sid": f"{sid}WritesOnlyOwnStacks", "Effect": "Deny", "Principal": principal,
+         "Action": list(STATE_WRITE_ACTIONS), "NotResource": own},
+        {"Sid": f"{sid}ReadsOnlyOwnStacks", "Effect": "Deny", "Principal": principal,
+         "Action": list(STATE_READ_ACTIONS), "NotResource": readable},
+    ]
+
+
+# -- IAM for the application's own roles --------------------------------------------------------
+def boundary_name(app: str) -> str:
+    """The permissions boundary every role an application stack creates must carry."""
+    return f"{app}-permissions-boundary"
+
+
+def app_iam_policy(
+    partition: str, account: str, app: str, stacks: list[str], boundary_arn: str, protected_arns: list[str] = ()
+) -> str:
+    """IAM on the stacks' own roles, policies and instance profiles, never beyond the boundary.
+
+    A role can be created, or given policies, only while it carries ``boundary_arn``; only
+    the stacks' own policies and :data:`ATTACHABLE_AWS_POLICIES` can be attached; the
+    boundary can be neither removed nor edited, and ``protected_arns`` (the deploy roles
+    themselves) not touched at all. That closes the usual ways from "may create roles"
+    to "account administrator".
+    """
 
     def arns(kind: str) -> list[str]:
         # "pr-*" already ends in a wildcard; "staging" must not also match "staging2-…".
@@ -344,33 +429,66 @@ def app_iam_policy(partition: str, account: str, app: str, stacks: list[str]) ->
             for stack in stacks
         ]
 
-    return json.dumps(
-        {
-            "Version": "2012-10-17",
-            "Statement": [
-                {"Sid": "AppRoles", "Effect": "Allow", "Action": list(APP_ROLE_ACTIONS), "Resource": arns("role")},
-                {"Sid": "PassAppRoles", "Effect": "Allow", "Action": "iam:PassRole", "Resource": arns("role")},
-                {"Sid": "AppPolicies", "Effect": "Allow", "Action": list(APP_POLICY_ACTIONS),
-                 "Resource": arns("policy")},
-                {"Sid": "AppInstanceProfiles", "Effect": "Allow", "Action": list(APP_INSTANCE_PROFILE_ACTIONS),
-                 "Resource": arns("instance-profile")},
-            ],
-        }
-    )
+    attachable = arns("policy") + [f"arn:{partition}:iam::aws:policy/{name}" for name in ATTACHABLE_AWS_POLICIES]
+    bounded = {"StringEquals": {"iam:PermissionsBoundary": boundary_arn}}
+    statements: list[dict[str, Any]] = [
+        {"Sid": "AppRoles", "Effect": "Allow", "Action": list(APP_ROLE_ACTIONS), "Resource": arns("role")},
+        {"Sid": "AppRolesWithBoundary", "Effect": "Allow", "Action": list(BOUNDED_ROLE_ACTIONS),
+         "Resource": arns("role"), "Condition": bounded},
+        {"Sid": "AttachKnownPolicies", "Effect": "Allow", "Action": "iam:AttachRolePolicy",
+         "Resource": arns("role"), "Condition": {**bounded, "ArnLike": {"iam:PolicyARN": attachable}}},
+        {"Sid": "PassAppRoles", "Effect": "Allow", "Action": "iam:PassRole", "Resource": arns("role")},
+        {"Sid": "AppPolicies", "Effect": "Allow", "Action": list(APP_POLICY_ACTIONS), "Resource": arns("policy")},
+        {"Sid": "AppInstanceProfiles", "Effect": "Allow", "Action": list(APP_INSTANCE_PROFILE_ACTIONS),
+         "Resource": arns("instance-profile")},
+        {"Sid": "KeepTheBoundary", "Effect": "Deny", "Action": "iam:DeleteRolePermissionsBoundary",
+         "Resource": "*"},
+        {"Sid": "NeverEditTheBoundary", "Effect": "Deny",
+         "Action": ["iam:CreatePolicyVersion", "iam:DeletePolicy", "iam:DeletePolicyVersion",
+                    "iam:SetDefaultPolicyVersion", "iam:TagPolicy", "iam:UntagPolicy"],
+         "Resource": boundary_arn},
+    ]
+    if protected_arns:
+        statements.append({"Sid": "NeverTouchDeployRoles", "Effect": "Deny", "Action": "iam:*",
+                           "Resource": list(protected_arns)})
+    return json.dumps({"Version": "2012-10-17", "Statement": statements})
+
+
+def boundary_policy(state_bucket_arn: str | None, key_alias_pattern: str | None) -> str:
+    """The most any role an application stack creates may ever do.
+
+    Everything outside IAM, Organizations and account settings (what PowerUserAccess
+    allows), minus the delivery's own stores: the Pulumi state bucket and the secrets keys.
+    A Lambda function's role can therefore never create roles or read another stage's state.
+    """
+    statements: list[dict[str, Any]] = [
+        {"Sid": "ServicesNotIam", "Effect": "Allow", "NotAction": ["iam:*", "organizations:*", "account:*"],
+         "Resource": "*"},
+    ]
+    if state_bucket_arn:
+        statements.append({"Sid": "NoPulumiState", "Effect": "Deny", "Action": "s3:*",
+                           "Resource": [state_bucket_arn, f"{state_bucket_arn}/*"]})
+    if key_alias_pattern:
+        statements.append({"Sid": "NoPulumiKeys", "Effect": "Deny", "Action": "kms:*", "Resource": "*",
+                           "Condition": {"ForAnyValue:StringLike": {"kms:ResourceAliases": key_alias_pattern}}})
+    return json.dumps({"Version": "2012-10-17", "Statement": statements})
 
 
 class GithubOidc(Component):
     """The GitHub OIDC identity provider and one deploy role per GitHub environment.
 
-    Outputs: ``provider_arn``, ``role_arns`` (environment -> role ARN).
+    Outputs: ``provider_arn``, ``role_arns`` (environment -> role ARN), ``boundary_arn``.
     Transformable children: ``provider``, ``role``, ``state_policy``, ``iam_policy``,
-    ``policy_attachment``.
+    ``policy_attachment``, ``boundary``.
+
+    The state grants come after the state bucket exists, because the bucket's policy and
+    the keys' policies name these roles: ``oidc.grant_state(bucket_arn, key_alias_pattern)``.
     """
 
     type_token: ClassVar[str] = "harbor:aws:GithubOidc"
     Args: ClassVar[type[ComponentArgs]] = GithubOidcArgs
     transformable: ClassVar[tuple[str, ...]] = (
-        "provider", "role", "state_policy", "iam_policy", "policy_attachment",
+        "provider", "role", "state_policy", "iam_policy", "policy_attachment", "boundary",
     )
 
     args: GithubOidcArgs
@@ -397,17 +515,22 @@ class GithubOidc(Component):
             self.provider_arn = pulumi.Output.from_input(a.provider_arn)
         identity = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=self))
         partition = aws.get_partition_output(opts=pulumi.InvokeOutputOptions(parent=self))
+        self._account = pulumi.Output.all(partition.partition, identity.account_id)
+        self.boundary_arn: pulumi.Output[str] = self._account.apply(
+            lambda values: f"arn:{values[0]}:iam::{values[1]}:policy/{boundary_name(a.app)}"
+        )
+        role_names = {env: self.physical_name("iam.role", name=f"deploy-{env}") for env in a.environments}
 
+        self.roles: dict[str, aws.iam.Role] = {}
         self.role_arns: dict[str, pulumi.Output[str]] = {}
         for environment, settings in a.environments.items():
             stacks = a.stacks_of(environment)
-            read_stacks = a.read_stacks_of(environment)
             subjects = a.subjects(environment)
             role = self.child(
                 "role",
                 aws.iam.Role,
                 {
-                    "name": self.physical_name("iam.role", name=f"deploy-{environment}"),
+                    "name": role_names[environment],
                     "description": f"GitHub Actions deploys of {a.owner}/{a.repository}, "
                     f"environment {environment} (stacks {', '.join(stacks)})",
                     "assume_role_policy": self.provider_arn.apply(
@@ -417,30 +540,17 @@ class GithubOidc(Component):
                 },
                 key=environment,
             )
-            if a.state_bucket_arn is not None or a.secrets_key_arn is not None:
-                self.child(
-                    "state_policy",
-                    aws.iam.RolePolicy,
-                    {
-                        "role": role.name,
-                        "policy": pulumi.Output.all(
-                            pulumi.Output.from_input(a.state_bucket_arn),
-                            pulumi.Output.from_input(a.secrets_key_arn),
-                        ).apply(
-                            lambda arns, stacks=stacks, read_stacks=read_stacks: state_policy(
-                                arns[0], arns[1], a.app, stacks, read_stacks
-                            )
-                        ),
-                    },
-                    key=environment,
-                )
             self.child(
                 "iam_policy",
                 aws.iam.RolePolicy,
                 {
                     "role": role.name,
-                    "policy": pulumi.Output.all(partition.partition, identity.account_id).apply(
-                        lambda values, stacks=stacks: app_iam_policy(values[0], values[1], a.app, stacks)
+                    "policy": self._account.apply(
+                        lambda values, stacks=stacks: app_iam_policy(
+                            values[0], values[1], a.app, stacks,
+                            f"arn:{values[0]}:iam::{values[1]}:policy/{boundary_name(a.app)}",
+                            [f"arn:{values[0]}:iam::{values[1]}:role/{n}" for n in role_names.values()],
+                        )
                     ),
                 },
                 key=environment,
@@ -452,5 +562,52 @@ class GithubOidc(Component):
                     {"role": role.name, "policy_arn": policy_arn},
                     key=f"{environment}-{policy_arn.rsplit('/', 1)[-1]}",
                 )
+            self.roles[environment] = role
             self.role_arns[environment] = role.arn
-        self.register_outputs({"providerArn": self.provider_arn, "roleArns": self.role_arns})
+        if a.state_bucket_arn is not None:
+            self.grant_state(a.state_bucket_arn, None)
+        self.register_outputs(
+            {"providerArn": self.provider_arn, "roleArns": self.role_arns, "boundaryArn": self.boundary_arn}
+        )
+
+    def grant_state(self, bucket_arn: pulumi.Input[str], key_alias_pattern: str | None) -> None:
+        """Give each role its own stacks' state, and create the boundary that fences app roles."""
+        a = self.args
+        environments = list(a.environments)
+        for environment in environments:
+            stacks = a.stacks_of(environment)
+            read_stacks = a.read_stacks_of(environment)
+            others = [s for other in environments if other != environment for s in a.stacks_of(other)]
+            others = [s for s in others if s not in stacks]
+            self.child(
+                "state_policy",
+                aws.iam.RolePolicy,
+                {
+                    "role": self.roles[environment].name,
+                    "policy": pulumi.Output.from_input(bucket_arn).apply(
+                        lambda arn, stacks=stacks, read_stacks=read_stacks, others=others: state_policy(
+                            arn, a.app, stacks, read_stacks, others
+                        )
+                    ),
+                },
+                key=environment,
+            )
+        self.child(
+            "boundary",
+            aws.iam.Policy,
+            {
+                "name": boundary_name(a.app),
+                "description": f"The most a role created by a {a.app} stack may do (deploy roles require it)",
+                "policy": pulumi.Output.from_input(bucket_arn).apply(
+                    lambda arn: boundary_policy(arn, key_alias_pattern)
+                ),
+            },
+        )
+
+    def deploy_access(self) -> dict[str, dict[str, Any]]:
+        """Environment -> the role's ARN, the stacks it deploys and the stacks it only reads."""
+        a = self.args
+        return {
+            env: {"role_arn": self.role_arns[env], "stacks": a.stacks_of(env), "read_stacks": a.read_stacks_of(env)}
+            for env in a.environments
+        }

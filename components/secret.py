@@ -71,8 +71,14 @@ def check_name(name: str) -> str:
     return name
 
 
+# Preview stages (pr-<number>) come and go with pull requests: their values live in the fallback.
+PREVIEW_STAGE = re.compile(r"^pr-\d+$")
+
+
 def set_command(name: str, stage: str) -> str:
-    """The command that sets one secret for one stage."""
+    """The command that sets one secret for one stage (the shared fallback for preview stages)."""
+    if PREVIEW_STAGE.match(stage):
+        return f"infra secret set {name} --fallback"
     return f"infra secret set {name} --stage {stage}"
 
 
@@ -88,7 +94,11 @@ class SecretsMissingError(pulumi.RunError):
             f"and no fallback at /{app}/{FALLBACK}/NAME):",
             *(f"  {name.ljust(width)}  {set_command(name, stage)}" for name in missing),
             "Each command reads the value from stdin, so it stays out of your shell history; "
-            "use --fallback instead of --stage for a value every stage shares.",
+            + (
+                "preview stages (pr-<number>) read the fallback, so set each once for all of them."
+                if PREVIEW_STAGE.match(stage)
+                else "use --fallback instead of --stage for a value every stage shares."
+            ),
         ]
         super().__init__("\n".join(lines))
 

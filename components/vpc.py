@@ -30,6 +30,7 @@ from pydantic import Field, field_validator
 
 from components.base import Component, ComponentArgs
 from components.linking import Permission
+from stages.model import SharedVpc
 
 NatType = Literal["none", "ec2", "managed"]
 
@@ -55,6 +56,11 @@ class VpcArgs(ComponentArgs):
     nat_count: int | None = Field(None, ge=1, le=MAX_ZONES, description="override the stage's natCount")
     az_count: int | None = Field(None, ge=1, le=MAX_ZONES, description="override the stage's azCount")
     bastion: bool = Field(False, description="a small instance reachable through SSM Session Manager")
+    existing: SharedVpc | None = Field(
+        None,
+        description="join this VPC ({id, private_subnet_ids, public_subnet_ids}) and create only the "
+        "components' security group in it; default: the stage's sharedVpc, else a new VPC",
+    )
 
     @field_validator("cidr")
     @classmethod
@@ -122,6 +128,10 @@ class Vpc(Component):
         super().__init__(name, args, opts, **kwargs)
         a = self.args
         stage = self.stage
+        existing = a.existing or stage.shared_vpc
+        if existing is not None:
+            self._join(existing)
+            return
         self.nat_type: NatType = a.nat or stage.nat
         zone_count = a.az_count or stage.az_count
         nat_count = a.nat_count or stage.nat_count
@@ -217,25 +227,7 @@ class Vpc(Component):
                 key=f"public-{zone[-1:]}",
             )
 
-        self.security_group = self.child(
-            "security_group",
-            aws.ec2.SecurityGroup,
-            {
-                "vpc_id": vpc_id,
-                "name": self.physical_name("ec2.security-group"),
-                "description": "Components inside the VPC; members reach each other, nothing from outside",
-                "ingress": [
-                    {"protocol": "-1", "from_port": 0, "to_port": 0, "self": True,
-                     "description": "members of this group"}
-                ],
-                # Functions call AWS APIs and third parties through the NAT.
-                "egress": [
-                    {"protocol": "-1", "from_port": 0, "to_port": 0, "cidr_blocks": ["0.0.0.0/0"],
-                     "description": "outbound through the NAT or gateway endpoints"}
-                ],
-                "tags": self._name_tag(),
-            },
-        )
+        self.security_group = self._component_group(vpc_id)
 
         nat_targets = self._nat(nat_count)
         self.private_route_tables: list[aws.ec2.RouteTable] = []
@@ -284,6 +276,49 @@ class Vpc(Component):
         self.public_subnet_ids: list[pulumi.Output[str]] = [s.id for s in self.public_subnets]
         self.private_subnet_ids: list[pulumi.Output[str]] = [s.id for s in self.private_subnets]
         self.security_group_id: pulumi.Output[str] = self.security_group.id
+        self.register_outputs(
+            {
+                "id": self.id,
+                "publicSubnetIds": self.public_subnet_ids,
+                "privateSubnetIds": self.private_subnet_ids,
+                "securityGroupId": self.security_group_id,
+            }
+        )
+
+    def _component_group(self, vpc_id: pulumi.Input[str]) -> aws.ec2.SecurityGroup:
+        return self.child(
+            "security_group",
+            aws.ec2.SecurityGroup,
+            {
+                "vpc_id": vpc_id,
+                "name": self.physical_name("ec2.security-group"),
+                "description": "Components inside the VPC; members reach each other, nothing from outside",
+                "ingress": [
+                    {"protocol": "-1", "from_port": 0, "to_port": 0, "self": True,
+                     "description": "members of this group"}
+                ],
+                # Functions call AWS APIs and third parties through the NAT.
+                "egress": [
+                    {"protocol": "-1", "from_port": 0, "to_port": 0, "cidr_blocks": ["0.0.0.0/0"],
+                     "description": "outbound through the NAT or gateway endpoints"}
+                ],
+                "tags": self._name_tag(),
+            },
+        )
+
+    def _join(self, existing: SharedVpc) -> None:
+        """Use a VPC someone else owns (a preview stage in the shared network): only our group."""
+        self.nat_type = "none"
+        self.cidr = None
+        self.availability_zones = []
+        self.public_subnets, self.private_subnets, self.private_route_tables = [], [], []
+        self.nat_instance_ids = []
+        self.bastion = None
+        self.security_group = self._component_group(existing.id)
+        self.id = pulumi.Output.from_input(existing.id)
+        self.public_subnet_ids = [pulumi.Output.from_input(s) for s in existing.public_subnet_ids]
+        self.private_subnet_ids = [pulumi.Output.from_input(s) for s in existing.private_subnet_ids]
+        self.security_group_id = self.security_group.id
         self.register_outputs(
             {
                 "id": self.id,

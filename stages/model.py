@@ -156,6 +156,31 @@ class ApiAuth(_Settings):
     audiences: tuple[str, ...] = Field(min_length=1, description="accepted `aud` values")
 
 
+class SharedVpc(_Settings):
+    """An existing VPC the stage joins instead of creating its own (preview stages).
+
+    The stage creates only its own security group in it. Example (the bootstrap's
+    ``PREVIEW_SHARED_VPC`` output, which the pull-request workflow sets for pr-<number>)::
+
+        harbor:sharedVpc:
+          id: vpc-0123456789abcdef0
+          privateSubnetIds: [subnet-0aaa, subnet-0bbb]
+          publicSubnetIds: [subnet-0ccc, subnet-0ddd]
+    """
+
+    id: str = Field(pattern=r"^vpc-[0-9a-f]{8,17}$", description="the VPC's id")
+    private_subnet_ids: tuple[str, ...] = Field(min_length=1, description="subnets for functions and databases")
+    public_subnet_ids: tuple[str, ...] = Field(default=(), description="public subnets, if any")
+
+    @field_validator("private_subnet_ids", "public_subnet_ids")
+    @classmethod
+    def _subnet_ids(cls, ids: tuple[str, ...]) -> tuple[str, ...]:
+        for subnet in ids:
+            if not re.match(r"^subnet-[0-9a-f]{8,17}$", subnet):
+                raise ValueError(f"{subnet!r} is not a subnet id like subnet-0123456789abcdef0")
+        return ids
+
+
 class StageConfig(_Settings):
     """The validated settings of one stage.
 
@@ -239,6 +264,26 @@ class StageConfig(_Settings):
                     "+ - = . _ : / @"
                 )
         return tags
+    shared_vpc: SharedVpc | None = Field(
+        None, description="join this existing VPC instead of creating one (no VPC, NAT or EIP of its own)"
+    )
+    permissions_boundary: str | None = Field(
+        None,
+        description="IAM policy (name or ARN) every role of the stage carries as its permissions "
+        "boundary; the deploy roles of bootstrap/ require harbor-permissions-boundary. '' for none",
+    )
+
+    @field_validator("permissions_boundary")
+    @classmethod
+    def _boundary(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        if not re.match(r"^(arn:aws[a-z-]*:iam::\d{12}:policy/)?[\w+=,.@/-]{1,128}$", value):
+            raise ValueError(
+                f"permissionsBoundary {value!r} must be an IAM policy name (harbor-permissions-boundary) "
+                "or policy ARN (arn:aws:iam::<account>:policy/<name>)"
+            )
+        return value
 
     @field_validator("region")
     @classmethod
@@ -320,7 +365,13 @@ class StageConfig(_Settings):
         return ("*",)
 
 
-# Defaults per stage, keyed as in the stage files. Any stage not listed (a personal stage such as "alice") gets dev's.
+# The boundary bootstrap/ creates; the stages deployed from GitHub must carry it.
+DEPLOY_BOUNDARY = "harbor-permissions-boundary"
+# Preview stages: one per open pull request, "pr-<number>".
+PREVIEW_STAGE = re.compile(r"^pr-\d+$")
+
+# Defaults per stage, keyed as in the stage files. A preview stage (pr-<n>) gets
+# PREVIEW_DEFAULTS; any other stage not listed (a personal stage such as "alice") gets dev's.
 STAGE_DEFAULTS: dict[str, dict[str, object]] = {
     "dev": {
         "removal": "remove",
@@ -330,6 +381,7 @@ STAGE_DEFAULTS: dict[str, dict[str, object]] = {
         "logRetentionDays": 7,
         "backupDays": 1,
         "database": {"minCapacity": 0, "maxCapacity": 2, "autoPauseSeconds": 300},
+        "permissionsBoundary": DEPLOY_BOUNDARY,
     },
     "staging": {
         "removal": "remove",
@@ -339,6 +391,7 @@ STAGE_DEFAULTS: dict[str, dict[str, object]] = {
         "logRetentionDays": 14,
         "backupDays": 7,
         "database": {"minCapacity": 0, "maxCapacity": 2, "autoPauseSeconds": 900},
+        "permissionsBoundary": DEPLOY_BOUNDARY,
     },
     "prod": {
         "removal": "retain",
@@ -348,13 +401,36 @@ STAGE_DEFAULTS: dict[str, dict[str, object]] = {
         "logRetentionDays": 30,
         "backupDays": 14,
         "database": {"minCapacity": 0.5, "maxCapacity": 4},
+        "permissionsBoundary": DEPLOY_BOUNDARY,
     },
+}
+
+
+# Preview stages (pr-<number>), quota-light: no NAT instance, so no Elastic IP (5 per region
+# by default) and no instance; the shortest sensible retention; the database pauses after
+# 5 minutes. Functions in the VPC reach AWS only through the S3 and DynamoDB endpoints,
+# unless the stage joins the bootstrap's shared network (sharedVpc).
+PREVIEW_DEFAULTS: dict[str, object] = {
+    "removal": "remove",
+    "protect": False,
+    "nat": "none",
+    "logRetentionDays": 3,
+    "backupDays": 1,
+    "database": {"minCapacity": 0, "maxCapacity": 2, "autoPauseSeconds": 300},
+    "permissionsBoundary": DEPLOY_BOUNDARY,
 }
 
 
 def defaults_for(stage: str, defaults: str | None = None) -> dict[str, object]:
     """The default settings of a stage: those it names in ``defaults``, else its own.
 
-    A stage that names none and is not dev, staging or prod is personal and gets dev's.
+    A preview stage (pr-<number>) gets the preview defaults; any other stage that names
+    none and is not dev, staging or prod is personal and gets dev's.
     """
-    return dict(STAGE_DEFAULTS.get(defaults or stage, STAGE_DEFAULTS["dev"]))
+    if defaults:
+        return dict(STAGE_DEFAULTS.get(defaults, STAGE_DEFAULTS["dev"]))
+    if stage in STAGE_DEFAULTS:
+        return dict(STAGE_DEFAULTS[stage])
+    if PREVIEW_STAGE.match(stage):
+        return dict(PREVIEW_DEFAULTS)
+    return dict(STAGE_DEFAULTS["dev"])

@@ -152,3 +152,48 @@ def test_an_explicit_protect_false_is_honoured_on_prod(build):
     assert not plan.one("aws:s3/bucket:Bucket", "RawScratch").protect
     (protected,) = [t for name, t in tables.items() if name != "Scratch-table"]
     assert protected.protect
+
+
+def test_a_preview_stage_uses_no_nat_no_elastic_ip_and_no_instance(plan_stage):
+    plan = plan_stage("pr-12")
+    types = {r.type for r in plan.resources}
+    assert not types & {"aws:ec2/eip:Eip", "aws:ec2/instance:Instance", "aws:ec2/natGateway:NatGateway"}
+    assert not any(r.protect or r.retain_on_delete for r in plan.resources)
+
+
+def test_every_role_carries_the_stage_permissions_boundary(plan_stage):
+    for stage in ("prod", "pr-12"):
+        roles = plan_stage(stage).of_type("aws:iam/role:Role")
+        assert roles, stage
+        assert {r.inputs.get("permissionsBoundary") for r in roles} == {
+            "arn:aws:iam::123456789012:policy/harbor-permissions-boundary"
+        }, stage
+
+
+def test_a_stage_without_a_boundary_creates_plain_roles(build):
+    from components import Function
+
+    plan = build(lambda: Function("Api", handler="app/functions/items.create"), stage="dev", permissionsBoundary="")
+    (role,) = plan.of_type("aws:iam/role:Role")
+    assert "permissionsBoundary" not in role.inputs
+    arn = "arn:aws:iam::123456789012:policy/team-boundary"
+    plan = build(lambda: Function("Api", handler="app/functions/items.create"), stage="dev", permissionsBoundary=arn)
+    assert plan.one("aws:iam/role:Role").inputs["permissionsBoundary"] == arn
+
+
+def test_destroying_prod_deletes_nothing_even_with_skip_preview(plan_stage):
+    # The engine deletes a resource's dependents first and, when a delete fails, skips
+    # everything that resource depends on: a protected guard depending on every resource
+    # is the first delete and stops all of them.
+    plan = plan_stage("prod")
+    guard = plan.one("aws:resourcegroups/group:Group")
+    assert guard.protect and guard.inputs["name"] == "harbor-prod"
+    others = {r.urn for r in plan.resources
+              if r.custom and r.urn != guard.urn and not r.type.startswith("pulumi:providers:")}
+    assert len(others) > 100 and others <= set(guard.dependencies), others - set(guard.dependencies)
+    query = json.loads(guard.inputs["resourceQuery"]["query"])
+    assert query["TagFilters"] == [{"Key": "app", "Values": ["harbor"]}, {"Key": "stage", "Values": ["prod"]}]
+
+
+def test_stages_that_do_not_protect_have_no_destroy_guard(plan_stage):
+    assert not plan_stage("staging").of_type("aws:resourcegroups/group:Group")

@@ -241,3 +241,18 @@ def test_empty_placeholder_is_refused(build):
 def test_mocked_ssm_answers_a_missing_parameter_with_parameter_not_found(build):
     with pytest.raises(Exception, match="ParameterNotFound"):
         build(lambda: aws.ssm.get_parameter(name="/harbor/dev/Nope"), stage="dev", context=MockContext(parameters={}))
+
+
+def test_a_preview_stage_uses_placeholders_and_names_the_fallback_for_the_rest():
+    # A pr-<number> stage is a development stage: placeholders stand in, and only SecretKey
+    # (which has none) must be set once, in the fallback every preview stage reads.
+    mocks = RecordingMocks(MockContext(parameters={}))
+    with pytest.raises(SecretsMissingError) as raised:
+        run_program(ROOT, "pr-12", mocks=mocks)
+    assert raised.value.missing == ["SecretKey"]
+    message = str(raised.value)
+    assert "infra secret set SecretKey --fallback" in message and "--stage pr-12" not in message
+    assert "preview stages (pr-<number>) read the fallback" in message
+    plan = run_program(ROOT, "pr-12", mocks=RecordingMocks(MockContext(
+        parameters={fallback_path("harbor", "SecretKey"): "shared"})))
+    assert plan.outputs["tableName"] == "harbor-pr-12-Table"

@@ -339,3 +339,23 @@ def test_infra_plan_refuses_a_broken_stage_file_in_one_line(tmp_path, body, expe
     assert result.returncode == 2
     assert result.stdout == ""
     assert result.stderr.count("\n") == 1 and expected in result.stderr, result.stderr
+
+
+def test_preview_stages_are_quota_light_and_carry_the_deploy_boundary():
+    preview = load("pr-42")
+    assert (preview.removal, preview.protect, preview.nat) == ("remove", False, "none")
+    assert (preview.log_retention_days, preview.backup_days) == (3, 1)
+    assert preview.database.min_capacity == 0 and preview.database.auto_pause_seconds == 300
+    assert preview.permissions_boundary == "harbor-permissions-boundary"
+    # only pr-<number> is a preview stage; anything else is personal (dev's defaults)
+    assert load("pr-x").nat == "ec2" and load("preview").nat == "ec2"
+
+
+def test_stages_deployed_from_github_carry_the_boundary_unless_set_empty():
+    for stage in ("dev", "staging", "prod", "alice"):
+        assert load(stage).permissions_boundary == "harbor-permissions-boundary", stage
+    assert load("dev", permissionsBoundary="").permissions_boundary is None
+    arn = "arn:aws:iam::123456789012:policy/team-boundary"
+    assert load("dev", permissionsBoundary=arn).permissions_boundary == arn
+    with pytest.raises(StageConfigError, match=r"harbor:permissionsBoundary .*IAM policy name"):
+        load("dev", permissionsBoundary="not a policy!")

@@ -282,3 +282,31 @@ def test_link_exposes_ids_and_grants_nothing(build):
     assert len(link["privateSubnetIds"]) == 2 and len(link["publicSubnetIds"]) == 2
     assert link["securityGroupIds"] == [mock_id("sg", "Vpc-security_group")]
     assert plan.outputs["statements"] == []
+
+
+def test_a_stage_with_a_shared_vpc_creates_only_security_groups_in_it(build):
+    from components import Function, Postgres
+
+    shared = {"id": "vpc-0123456789abcdef0",
+              "privateSubnetIds": ["subnet-0aaaaaaaaaaaaaaaa", "subnet-0bbbbbbbbbbbbbbbb"]}
+
+    def body() -> None:
+        vpc = Vpc("Vpc")
+        Postgres("Database", vpc=vpc)
+        Function("Api", handler="app/functions/items.create", vpc=vpc)
+
+    plan = build(body, stage="pr-3", sharedVpc=shared)
+    ec2 = [r for r in plan.resources if r.type.startswith("aws:ec2")]
+    # no VPC, subnet, gateway, route, NAT or Elastic IP: only security groups (ours, the database's)
+    assert ec2 and {r.type for r in ec2} == {"aws:ec2/securityGroup:SecurityGroup"}
+    assert {r.inputs["vpcId"] for r in ec2} == {shared["id"]}
+    assert plan.one("aws:rds/subnetGroup:SubnetGroup").inputs["subnetIds"] == shared["privateSubnetIds"]
+    config = plan.one("aws:lambda/function:Function").inputs["vpcConfig"]
+    assert config["subnetIds"] == shared["privateSubnetIds"]
+
+
+def test_a_malformed_shared_vpc_is_refused_naming_the_setting(build):
+    from stages import StageConfigError
+
+    with pytest.raises(StageConfigError, match=r"harbor:sharedVpc.privateSubnetIds"):
+        build(lambda: Vpc("Vpc"), stage="pr-3", sharedVpc={"id": "vpc-0123456789abcdef0", "privateSubnetIds": []})
