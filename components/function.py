@@ -35,9 +35,11 @@ import pulumi_aws as aws
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from components.base import COMPONENT_NAME, Component, ComponentArgs, ComponentError
+from components.container import FunctionCode, ImageConfig, image_config, image_function_code
 from components.linking import KEY_FILE_NAME, LinkBundle, Permission, check_links, encode_links, link_data
 from components.naming import stable_hash
 from components.packaging import PackageSpec, PackagingError, build_archive, module_file
+from components.run_on_deploy import RunOnDeploy, run_on_deploy
 
 Runtime = Literal["python3.12", "python3.13", "python3.11", "nodejs22.x", "nodejs20.x"]
 Architecture = Literal["arm64", "x86_64"]
@@ -101,6 +103,14 @@ class FunctionArgs(ComponentArgs):
     retries: int | None = Field(None, ge=0, le=2, description="async invocation retries (AWS: 2)")
     bundle: str | None = Field(None, description="package this folder instead of the handler's")
     description: str | None = Field(None, max_length=256)
+    image: bool | ImageConfig = Field(
+        False, description="deploy as a container image (True, or {'dockerfile', 'keep', 'build_args'}); "
+        "see components.container"
+    )
+    run_on_deploy: bool | RunOnDeploy = Field(
+        False, description="invoke once after each deploy that changes the function (True, or "
+        "{'after': [database], 'input': {...}}); see components.run_on_deploy"
+    )
 
     @field_validator("environment")
     @classmethod
@@ -210,7 +220,7 @@ class Function(Component):
     Args: ClassVar[type[ComponentArgs]] = FunctionArgs
     transformable: ClassVar[tuple[str, ...]] = (
         "function", "role", "execution_policy", "policy", "log_group", "url", "url_permission",
-        "invoke_config",
+        "invoke_config", "repository", "lifecycle_policy", "repository_policy", "image", "run_on_deploy",
     )
 
     args: FunctionArgs
@@ -276,25 +286,22 @@ class Function(Component):
                 key_file=f"{LAMBDA_TASK_ROOT}/{KEY_FILE_NAME}",
             )
         )
-        archive = bundle.apply(lambda b: self._build(package, b))
+        code = self._code(package, lambda_handler, bundle, function_name)
         variables = pulumi.Output.all(pulumi.Output.from_input(a.environment), bundle).apply(
             lambda parts: self._environment(parts[0], parts[1])
         )
-        depends: list[pulumi.Resource] = [self.log_group] + ([policy] if policy else [])
+        depends: list[pulumi.Resource] = [self.log_group, *code.waits_for] + ([policy] if policy else [])
         self.function: aws.lambda_.Function = self.child(
             "function",
             aws.lambda_.Function,
             {
                 "name": function_name,
                 "description": a.description,
-                "runtime": a.runtime,
                 "architectures": [a.architecture],
-                "handler": lambda_handler,
+                **code.inputs,
                 "memory_size": a.memory,
                 "timeout": a.timeout,
                 "role": self.role.arn,
-                "code": archive.apply(lambda built: pulumi.FileArchive(_portable(built.path))),
-                "source_code_hash": archive.apply(lambda built: built.sha256_base64),
                 "environment": {"variables": variables},
                 "logging_config": {"log_format": "Text", "log_group": self.log_group.name},
                 "reserved_concurrent_executions": a.reserved_concurrency,
@@ -308,6 +315,9 @@ class Function(Component):
                 aws.lambda_.FunctionEventInvokeConfig,
                 {"function_name": self.function.name, "maximum_retry_attempts": a.retries},
             )
+        self.code_identity: pulumi.Output[str] = code.identity
+        if a.run_on_deploy:
+            self.invocation = run_on_deploy(self, a.run_on_deploy, variables)
         self.url: pulumi.Output[str] | None = self._function_url()
         self.name: pulumi.Output[str] = self.function.name
         self.arn: pulumi.Output[str] = self.function.arn
@@ -379,6 +389,23 @@ class Function(Component):
                 f"handler {self.args.handler!r}: {shown} has no top-level {function!r}{hint}. "
                 "Fix the name after the last dot"
             )
+
+
+    def _code(
+        self, package: PackageSpec, handler: str, bundle: pulumi.Output[LinkBundle], function_name: str
+    ) -> FunctionCode:
+        """A zip built from the folder, or a container image (``image=``)."""
+        config = image_config(self.args.image)
+        if config is not None:
+            return image_function_code(self, config, package.source, handler, bundle, function_name)
+        archive = bundle.apply(lambda b: self._build(package, b))
+        inputs = {
+            "runtime": self.args.runtime,
+            "handler": handler,
+            "code": archive.apply(lambda built: pulumi.FileArchive(_portable(built.path))),
+            "source_code_hash": archive.apply(lambda built: built.sha256_base64),
+        }
+        return FunctionCode(inputs=inputs, identity=inputs["source_code_hash"])
 
     def _build(self, spec: PackageSpec, bundle: LinkBundle):
         try:

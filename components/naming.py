@@ -57,6 +57,9 @@ NAME_RULES: dict[str, NameRule] = {
     "cloudfront.policy": _rule(128, r"a-zA-Z0-9_\-"),
     "kms.alias": _rule(256, r"a-zA-Z0-9/_\-"),
     "events.rule": _rule(64, r"a-zA-Z0-9_.\-"),
+    "scheduler.schedule": _rule(64, r"a-zA-Z0-9_.\-"),
+    "ecr.repository": _rule(256, r"a-z0-9\-", lowercase=True, must_start_with_letter=True),
+    "cloudwatch.alarm": _rule(255, r"a-zA-Z0-9_.\-"),
     "generic": _rule(64, r"a-zA-Z0-9_\-"),
 }
 

@@ -77,6 +77,8 @@ ARNS: dict[str, str] = {
     ),
     "aws:route53/zone:Zone": "arn:aws:route53:::hostedzone/{id}",
     "aws:cognito/userPool:UserPool": "arn:aws:cognito-idp:{region}:{account}:userpool/{id}",
+    "aws:ecr/repository:Repository": "arn:aws:ecr:{region}:{account}:repository/{name}",
+    "aws:cloudwatch/metricAlarm:MetricAlarm": "arn:aws:cloudwatch:{region}:{account}:alarm:{name}",
 }
 
 # Inputs that hold a resource's physical name; auto-named when the program leaves them out.
@@ -304,6 +306,18 @@ def _user_pool_client(inputs: dict[str, Any], name: str, region: str, ctx: MockC
     return extra
 
 
+def _ecr_repository(inputs: dict[str, Any], name: str, region: str, ctx: MockContext) -> dict[str, Any]:
+    return {"repositoryUrl": f"{ctx.account}.dkr.ecr.{region}.amazonaws.com/{inputs['name']}",
+            "registryId": ctx.account}
+
+
+def _docker_image(inputs: dict[str, Any], name: str, region: str, ctx: MockContext) -> dict[str, Any]:
+    """A pushed image: its digest follows the build's inputs, as a real rebuild's would."""
+    digest = "sha256:" + hashlib.sha256(json.dumps(inputs, sort_keys=True, default=str).encode()).hexdigest()
+    tags = inputs.get("tags") or []
+    return {"digest": digest, "ref": f"{tags[0]}@{digest}" if tags else "", "contextHash": digest[7:]}
+
+
 EXTRA_STATE: dict[str, ExtraState] = {
     "aws:dynamodb/table:Table": _table,
     "aws:s3/bucket:Bucket": _bucket,
@@ -321,6 +335,8 @@ EXTRA_STATE: dict[str, ExtraState] = {
     "aws:cloudfront/responseHeadersPolicy:ResponseHeadersPolicy": _cloudfront_policy,
     "aws:cloudfront/function:Function": _cloudfront_function,
     "aws:lambda/invocation:Invocation": _lambda_invocation,
+    "aws:ecr/repository:Repository": _ecr_repository,
+    "docker-build:index:Image": _docker_image,
     "aws:kms/key:Key": _kms_key,
     "aws:ec2/vpc:Vpc": _ec2_id("vpc"),
     "aws:ec2/subnet:Subnet": _ec2_id("subnet"),
@@ -462,6 +478,11 @@ class AwsMocks(pulumi.runtime.Mocks):
                 return ({}, [("filter", f"no zone named {zone!r} found")])  # type: ignore[return-value]
             zone_id = short_id("cf-zone", zone, length=32)
             return {"zoneId": zone_id, "id": zone_id, "name": zone, "status": "active"}
+        if token == "aws:ecr/getAuthorizationToken:getAuthorizationToken":
+            registry = f"{inputs.get('registryId') or self.context.account}.dkr.ecr.{region}.amazonaws.com"
+            return {"id": region, "proxyEndpoint": f"https://{registry}", "userName": "AWS",
+                    "password": "mock-ecr-password", "authorizationToken": "QVdTOm1vY2s=",
+                    "expiresAt": "2026-11-02T00:00:00Z"}
         if token == "aws:iam/getPolicyDocument:getPolicyDocument":
             return {"json": json.dumps(_policy_document(inputs), sort_keys=True), "id": "policy"}
         if token == "aws:ssm/getParametersByPath:getParametersByPath":
