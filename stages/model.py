@@ -181,6 +181,33 @@ class SharedVpc(_Settings):
         return ids
 
 
+class AlarmSettings(_Settings):
+    """Where the stage's alarms go, and whether it has any (see components.alarms).
+
+    Example (production pages the on-call list through an existing topic)::
+
+        harbor:alarms:
+          topicArn: arn:aws:sns:us-east-1:123456789012:oncall
+          emails: [oncall@getreggie.io]
+    """
+
+    enabled: bool = Field(True, description="create the alarms (dev and personal stages: false)")
+    topic_arn: str | None = Field(
+        None,
+        pattern=r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}$",
+        description="a standard SNS topic to notify; default: one the Alarms component creates",
+    )
+    emails: tuple[str, ...] = Field((), description="addresses subscribed to the alarm topic")
+
+    @field_validator("emails")
+    @classmethod
+    def _addresses(cls, emails: tuple[str, ...]) -> tuple[str, ...]:
+        for email in emails:
+            if not re.fullmatch(r"[^@\s]+@[^@\s]+\.[A-Za-z]{2,}", email):
+                raise ValueError(f"{email!r} is not an email address")
+        return emails
+
+
 class StageConfig(_Settings):
     """The validated settings of one stage.
 
@@ -220,6 +247,7 @@ class StageConfig(_Settings):
     cors_origins: tuple[str, ...] | None = Field(
         None, description="allowed browser origins; default: any outside prod, stage domains in prod"
     )
+    alarms: AlarmSettings = Field(default_factory=AlarmSettings, description="alarm notifications")
     defaults: DefaultsName | None = Field(
         None,
         description="whose defaults this stage starts from (dev, staging or prod); default: the "
@@ -382,6 +410,7 @@ STAGE_DEFAULTS: dict[str, dict[str, object]] = {
         "backupDays": 1,
         "database": {"minCapacity": 0, "maxCapacity": 2, "autoPauseSeconds": 300},
         "permissionsBoundary": DEPLOY_BOUNDARY,
+        "alarms": {"enabled": False},
     },
     "staging": {
         "removal": "remove",
