@@ -127,7 +127,9 @@ def validate_schedule(expression: str) -> str:
     if m := _CRON.match(text):
         fields = m.group(1).split()
         if len(fields) != 6:
-            raise ValueError(f"schedule {expression!r} has {len(fields)} cron fields; EventBridge wants 6, {_CRON_HELP}")
+            raise ValueError(
+                f"schedule {expression!r} has {len(fields)} cron fields; EventBridge wants 6, {_CRON_HELP}"
+            )
         day_of_month, day_of_week = fields[2], fields[4]
         if (day_of_month == "?") == (day_of_week == "?"):
             raise ValueError(
