@@ -258,6 +258,8 @@ def image_function_code(
             # A link change rebuilds the image even if the builder does not hash named contexts.
             "labels": {"harbor.links.sha256": link_hash},
             "push": True,
+            # A preview shows the build without needing Docker; `pulumi up` builds and pushes.
+            "build_on_preview": False,
             "tags": [repository.repository_url.apply(lambda url: f"{url}:latest")],
             "registries": [
                 {

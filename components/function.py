@@ -18,6 +18,13 @@ VPC) and exactly the linked resources' grants. Links travel in an encrypted
 ``resource.enc`` inside the archive; only three small variables go into the
 environment, so links never press against Lambda's 4 KB environment limit.
 Linking a function to another grants ``lambda:InvokeFunction`` on it only.
+
+``image=True`` deploys the folder as a container image instead (components.container), and
+``run_on_deploy=`` invokes the function once after each deploy that changes it
+(components.run_on_deploy)::
+
+    Function("Migrator", handler="services/migrator/migrate.handler", image=True,
+             run_on_deploy={"after": [database]})
 """
 
 from __future__ import annotations
@@ -212,7 +219,9 @@ class Function(Component):
     Python attributes: ``function`` (the ``aws.lambda_.Function``), ``role``,
     ``log_group``, ``timeout_seconds``.
     Transformable children: ``function``, ``role``, ``execution_policy``, ``policy``,
-    ``log_group``, ``url``, ``url_permission``, ``invoke_config``.
+    ``log_group``, ``url``, ``url_permission``, ``invoke_config``; with ``image``:
+    ``repository``, ``lifecycle_policy``, ``repository_policy``, ``image``; with
+    ``run_on_deploy``: ``run_on_deploy``.
     """
 
     type_token: ClassVar[str] = "harbor:aws:Function"

@@ -118,6 +118,7 @@ def test_image_is_built_for_the_functions_architecture_and_pushed(project, archi
     image = plan.one(IMAGE).inputs
     assert image["platforms"] == [platform]
     assert image["push"] is True
+    assert image["buildOnPreview"] is False, "a preview must not need Docker"
     assert image["tags"] == ["123456789012.dkr.ecr.us-east-1.amazonaws.com/harbor-dev-valuation:latest"]
     assert image["context"]["location"] == "services/valuation"
     assert plan.one(FUNCTION).inputs["architectures"] == [architecture]

@@ -86,7 +86,9 @@ def test_without_dlq_the_role_only_invokes():
     assert "deadLetterConfig" not in plan.one(SCHEDULE).inputs["target"]
 
 
-@pytest.mark.parametrize(("stage", "state"), [("production", "ENABLED"), ("staging", "DISABLED"), ("alice", "DISABLED")])
+@pytest.mark.parametrize(
+    ("stage", "state"), [("production", "ENABLED"), ("staging", "DISABLED"), ("alice", "DISABLED")]
+)
 def test_enabled_lists_the_stages_it_runs_on(stage, state):
     plan = run(cron(enabled=["production"]), stage=stage)
     assert plan.one(SCHEDULE).inputs["state"] == state
