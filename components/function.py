@@ -325,8 +325,9 @@ class Function(Component):
                 {"function_name": self.function.name, "maximum_retry_attempts": a.retries},
             )
         self.code_identity: pulumi.Output[str] = code.identity
-        if a.run_on_deploy:
-            self.invocation = run_on_deploy(self, a.run_on_deploy, variables)
+        self.invocation: aws.lambda_.Invocation | None = (
+            run_on_deploy(self, a.run_on_deploy, variables) if a.run_on_deploy else None
+        )
         self.url: pulumi.Output[str] | None = self._function_url()
         self.name: pulumi.Output[str] = self.function.name
         self.arn: pulumi.Output[str] = self.function.arn
