@@ -169,9 +169,25 @@ class FunctionCode:
     """Resources the function must wait for (the repository policy that lets Lambda pull)."""
 
 
+def dockerfile_for(function: Function, config: ImageConfig, context: Path, command: str) -> str:
+    """The Dockerfile the image is built from, checked before the function creates anything."""
+    if config.dockerfile is not None:
+        path = context / config.dockerfile
+        if not path.is_file():
+            raise function.fail(f"image.dockerfile {config.dockerfile!r} does not exist in {_relative(context)}")
+        return path.read_text()
+    if (context / "Dockerfile").is_file():
+        return (context / "Dockerfile").read_text()
+    runtime = function.args.runtime
+    if runtime not in BASE_IMAGES:
+        raise function.fail(f"no Lambda base image for runtime {runtime!r}; add a Dockerfile to {_relative(context)}")
+    return generated_dockerfile(runtime, context, command)
+
+
 def image_function_code(
     function: Function,
     config: ImageConfig,
+    dockerfile: str,
     context: Path,
     command: str,
     bundle: pulumi.Output[LinkBundle],
@@ -180,18 +196,6 @@ def image_function_code(
     """The ECR repository, the image, and the Lambda inputs that run it by digest."""
     a = function.args
     relative_context = _relative(context)
-    if config.dockerfile is not None:
-        dockerfile_path = context / config.dockerfile
-        if not dockerfile_path.is_file():
-            raise function.fail(f"image.dockerfile {config.dockerfile!r} does not exist in {relative_context}")
-        dockerfile = dockerfile_path.read_text()
-    elif (context / "Dockerfile").is_file():
-        dockerfile = (context / "Dockerfile").read_text()
-    else:
-        if a.runtime not in BASE_IMAGES:
-            raise function.fail(f"no Lambda base image for runtime {a.runtime!r}; add a Dockerfile")
-        dockerfile = generated_dockerfile(a.runtime, context, command)
-
     removing = function.stage.removal == "remove"
     repository = function.child(
         "repository",

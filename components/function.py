@@ -42,7 +42,7 @@ import pulumi_aws as aws
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from components.base import COMPONENT_NAME, Component, ComponentArgs, ComponentError
-from components.container import FunctionCode, ImageConfig, image_config, image_function_code
+from components.container import FunctionCode, ImageConfig, dockerfile_for, image_config, image_function_code
 from components.linking import KEY_FILE_NAME, LinkBundle, Permission, check_links, encode_links, link_data
 from components.naming import stable_hash
 from components.packaging import PackageSpec, PackagingError, build_archive, module_file
@@ -244,6 +244,7 @@ class Function(Component):
         super().__init__(name, args, opts, **kwargs)
         a = self.args
         package, lambda_handler = self._package
+        image, dockerfile = self._image
         vpc_config = self._vpc
 
         function_name = self.physical_name("lambda.function")
@@ -295,7 +296,7 @@ class Function(Component):
                 key_file=f"{LAMBDA_TASK_ROOT}/{KEY_FILE_NAME}",
             )
         )
-        code = self._code(package, lambda_handler, bundle, function_name)
+        code = self._code(package, lambda_handler, bundle, function_name, image, dockerfile)
         variables = pulumi.Output.all(pulumi.Output.from_input(a.environment), bundle).apply(
             lambda parts: self._environment(parts[0], parts[1])
         )
@@ -342,6 +343,7 @@ class Function(Component):
         self.timeout_seconds: int = self.args.timeout
         self.links = self._checked_links()
         self._package = self._package_spec()
+        self._image = self._image_spec(self._package)
         self._vpc = self._vpc_config()
         self._check_static_environment()
 
@@ -400,14 +402,25 @@ class Function(Component):
                 "Fix the name after the last dot"
             )
 
+    def _image_spec(self, package: tuple[PackageSpec, str]) -> tuple[ImageConfig | None, str | None]:
+        """``image=``'s settings and the Dockerfile it builds from (checked before registering)."""
+        image = image_config(self.args.image)
+        if image is None:
+            return None, None
+        return image, dockerfile_for(self, image, package[0].source, package[1])
 
     def _code(
-        self, package: PackageSpec, handler: str, bundle: pulumi.Output[LinkBundle], function_name: str
+        self,
+        package: PackageSpec,
+        handler: str,
+        bundle: pulumi.Output[LinkBundle],
+        function_name: str,
+        image: ImageConfig | None,
+        dockerfile: str | None,
     ) -> FunctionCode:
         """A zip built from the folder, or a container image (``image=``)."""
-        config = image_config(self.args.image)
-        if config is not None:
-            return image_function_code(self, config, package.source, handler, bundle, function_name)
+        if image is not None and dockerfile is not None:
+            return image_function_code(self, image, dockerfile, package.source, handler, bundle, function_name)
         archive = bundle.apply(lambda b: self._build(package, b))
         inputs = {
             "runtime": self.args.runtime,

@@ -212,6 +212,15 @@ def test_missing_dockerfile_is_refused(project):
         run(valuation(image={"dockerfile": "Dockerfile.gpu"}))
 
 
+def test_a_missing_dockerfile_stops_before_the_function_creates_anything(project):
+    def body():
+        with pytest.raises(ComponentError):
+            Function("Valuation", handler="services/valuation/app.handler", image={"dockerfile": "Nope"})
+
+    plan = run(body)
+    assert [r.type for r in plan.resources if r.custom and not r.type.startswith("pulumi:")] == []
+
+
 def test_dockerfile_outside_the_folder_is_refused(project):
     with pytest.raises(ComponentError, match=r"must be a path inside the handler's folder"):
         run(valuation(image={"dockerfile": "../Dockerfile"}))

@@ -86,7 +86,8 @@ def test_valuation_is_an_arm64_container_with_1536_mb(plans, stage):
     assert valuation["name"] == f"reggie-{stage}-ReggieValuation"
     assert valuation["packageType"] == "Image" and valuation["architectures"] == ["arm64"]
     assert valuation["memorySize"] == 1536
-    assert valuation["imageUri"].startswith(f"123456789012.dkr.ecr.us-east-1.amazonaws.com/reggie-{stage}-reggievaluation@sha256:")
+    repository = f"123456789012.dkr.ecr.us-east-1.amazonaws.com/reggie-{stage}-reggievaluation"
+    assert valuation["imageUri"].startswith(f"{repository}@sha256:")
     image = plan.one(IMAGE, "ReggieValuation-image").inputs
     assert image["platforms"] == ["linux/arm64"]
     assert image["dockerfile"]["inline"].startswith("FROM public.ecr.aws/lambda/python:3.11\n")
