@@ -147,6 +147,16 @@ def test_api_domain_is_cloudflare_proxied(plans, stage, host):
     assert plan.outputs["apiUrl"] == f"https://{host}"
 
 
+@pytest.mark.parametrize(("stage", "origins"), [
+    ("production", ["https://getreggie.io", "https://admin.getreggie.io"]),
+    ("staging", ["https://staging.getreggie.io", "https://staging-admin.getreggie.io"]),
+    ("alice", ["*"]),
+])
+def test_api_cors_allows_the_stages_own_sites(plans, stage, origins):
+    cors = plans[stage].one("aws:apigatewayv2/api:Api").inputs["corsConfiguration"]
+    assert cors["allowOrigins"] == origins
+
+
 def test_personal_stages_have_no_domain(plans):
     assert not plans["alice"].of_type("aws:apigatewayv2/domainName:DomainName")
 
