@@ -295,3 +295,10 @@ def test_run_on_deploy_after_must_be_resources(project):
 
     with pytest.raises(ComponentError, match=r"run_on_deploy.after holds 'database'; list resources"):
         run(body)
+
+
+def test_transform_reaches_the_repository_and_the_image(project):
+    plan = run(valuation(transform={"repository": {"image_tag_mutability": "IMMUTABLE"},
+                                    "image": {"no_cache": True}}))
+    assert plan.one(REPOSITORY).inputs["imageTagMutability"] == "IMMUTABLE"
+    assert plan.one(IMAGE).inputs["noCache"] is True

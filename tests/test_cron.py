@@ -164,3 +164,8 @@ def test_out_of_range_settings_are_refused(setting, value, problem):
 def test_a_target_that_is_not_a_function_is_refused():
     with pytest.raises(ComponentError, match=r"needs a Function, a handler string"):
         run(cron(function=42))
+
+
+def test_transform_reaches_the_schedule():
+    plan = run(cron(transform={"schedule": {"description": "daily reminders"}}))
+    assert plan.one(SCHEDULE).inputs["description"] == "daily reminders"
