@@ -259,7 +259,8 @@ def image_function_code(
             "dockerfile": {"inline": with_link_file(dockerfile)},
             "platforms": [PLATFORMS[a.architecture]],
             "build_args": {"SOURCE_DATE_EPOCH": "0", **config.build_args},
-            # A link change rebuilds the image even if the builder does not hash named contexts.
+            # The provider hashes the context and the named link context, so a link change
+            # rebuilds; the label also shows in the image which link data it carries.
             "labels": {"harbor.links.sha256": link_hash},
             "push": True,
             # A preview shows the build without needing Docker; `pulumi up` builds and pushes.
