@@ -21,8 +21,10 @@ How it behaves, through ``aws.lambda_.Invocation`` (pulumi-aws, the Terraform pr
 * A function error (the handler raised, timed out or ran out of memory) fails the
   resource with the function's own error payload, so ``pulumi up`` fails and shows it;
   the failed invocation is not recorded, so the next deploy runs it again.
-* It waits for the function (and its role's grants) and for everything in ``after``,
-  such as the database it migrates. Destroying the stack invokes nothing.
+* It waits for the function (and its role's grants), for everything in ``after``, such
+  as the database it migrates, and for the function's ``Vpc`` component when it has one:
+  a handler in private subnets reaches AWS APIs (Secrets Manager for the database
+  password) only once the NAT routes exist. Destroying the stack invokes nothing.
 """
 
 from __future__ import annotations
@@ -91,6 +93,7 @@ def run_on_deploy(
     configuration = variables.apply(
         lambda env: configuration_hash(env, a.memory, a.timeout, a.architecture)
     )
+    network = [a.vpc] if isinstance(a.vpc, pulumi.Resource) else []
     return function.child(
         "run_on_deploy",
         aws.lambda_.Invocation,
@@ -103,5 +106,5 @@ def run_on_deploy(
                 "input": hashlib.sha256(payload.encode()).hexdigest(),
             },
         },
-        opts=pulumi.ResourceOptions(depends_on=[function.function, *config.after]),
+        opts=pulumi.ResourceOptions(depends_on=[function.function, *network, *config.after]),
     )

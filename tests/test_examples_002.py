@@ -113,8 +113,8 @@ def test_migrations_run_on_deploy_after_the_database(plans, stage):
     assert invocation.inputs["functionName"] == f"reggie-{stage}-ReggieDbMigrator"
     assert json.loads(invocation.inputs["input"]) == {"revision": "head"}
     for waited in (plan.one(CLUSTER), plan.one("aws:rds/clusterInstance:ClusterInstance"),
-                   plan.one(FUNCTION, "ReggieDbMigrator-function")):
-        assert waited.urn in invocation.dependencies
+                   plan.one(FUNCTION, "ReggieDbMigrator-function"), *plan.of_type("aws:ec2/route:Route")):
+        assert waited.urn in invocation.dependencies, waited.name
 
 
 def test_container_functions_run_in_the_vpc_and_link_the_database(plans):
