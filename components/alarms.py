@@ -38,7 +38,7 @@ from typing import Any, ClassVar
 
 import pulumi
 import pulumi_aws as aws
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from components.base import Component, ComponentArgs
 from components.cron import Cron
@@ -72,6 +72,15 @@ class AlarmsArgs(ComponentArgs):
         if period % 60:
             raise ValueError(f"period {period} must be a multiple of 60 seconds (CloudWatch's standard resolution)")
         return period
+
+    @model_validator(mode="after")
+    def _within_a_day(self) -> AlarmsArgs:
+        if self.period * self.evaluation_periods > 86400:
+            raise ValueError(
+                f"period x evaluation_periods is {self.period * self.evaluation_periods}s; CloudWatch "
+                "evaluates at most one day (86400s), so shorten one of them"
+            )
+        return self
 
     @field_validator("functions")
     @classmethod

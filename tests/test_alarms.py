@@ -154,6 +154,7 @@ def test_fifo_topics_are_refused():
     ({"queues": ["Jobs"]}, r"queues holds 'Jobs'; list Queue components"),
     ({"period": 90}, r"period 90 must be a multiple of 60"),
     ({"queue_age": 30}, r"queue_age Input should be greater than or equal to 60"),
+    ({"period": 3600, "evaluation_periods": 25}, r"is 90000s; CloudWatch evaluates at most one day"),
 ])
 def test_bad_arguments_are_refused(args, problem):
     with pytest.raises(ComponentError, match=problem):
