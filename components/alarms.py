@@ -64,7 +64,7 @@ class AlarmsArgs(ComponentArgs):
     throttles: int = Field(1, ge=1, description="throttled invocations in one period that raise the alarm")
     queue_age: int = Field(900, ge=60, le=1209600, description="seconds the oldest message may wait")
     period: int = Field(300, ge=60, le=86400, description="seconds per evaluation (a multiple of 60)")
-    evaluation_periods: int = Field(1, ge=1, le=100, description="periods that must breach in a row")
+    evaluation_periods: int = Field(1, ge=1, le=10080, description="periods that must breach in a row")
 
     @field_validator("period")
     @classmethod
@@ -74,11 +74,14 @@ class AlarmsArgs(ComponentArgs):
         return period
 
     @model_validator(mode="after")
-    def _within_a_day(self) -> AlarmsArgs:
-        if self.period * self.evaluation_periods > 86400:
+    def _evaluation_window(self) -> AlarmsArgs:
+        # CloudWatch's PutMetricAlarm limit: 7 days in all, 1 day for periods under an hour.
+        limit = 86400 if self.period < 3600 else 604800
+        window = self.period * self.evaluation_periods
+        if window > limit:
             raise ValueError(
-                f"period x evaluation_periods is {self.period * self.evaluation_periods}s; CloudWatch "
-                "evaluates at most one day (86400s), so shorten one of them"
+                f"period x evaluation_periods is {window}s; CloudWatch evaluates at most {limit}s "
+                f"({'one day' if limit == 86400 else 'seven days'}) with a {self.period}s period"
             )
         return self
 

@@ -149,12 +149,22 @@ def test_fifo_topics_are_refused():
         run(fifo)
 
 
+def test_the_longest_evaluation_windows_cloudwatch_allows_pass():
+    plan = run(lambda: Alarms("Alarms", functions=[Function("Api", handler=HANDLER)], period=3600,
+                              evaluation_periods=168))
+    assert {a["evaluationPeriods"] for a in alarms(plan).values()} == {168}
+    plan = run(lambda: Alarms("Alarms", functions=[Function("Api", handler=HANDLER)], period=300,
+                              evaluation_periods=288))
+    assert {a["evaluationPeriods"] for a in alarms(plan).values()} == {288}
+
+
 @pytest.mark.parametrize(("args", "problem"), [
     ({"functions": ["Api"]}, r"functions holds 'Api'; list Function components"),
     ({"queues": ["Jobs"]}, r"queues holds 'Jobs'; list Queue components"),
     ({"period": 90}, r"period 90 must be a multiple of 60"),
     ({"queue_age": 30}, r"queue_age Input should be greater than or equal to 60"),
-    ({"period": 3600, "evaluation_periods": 25}, r"is 90000s; CloudWatch evaluates at most one day"),
+    ({"period": 300, "evaluation_periods": 289}, r"is 86700s; CloudWatch evaluates at most 86400s \(one day\)"),
+    ({"period": 3600, "evaluation_periods": 169}, r"is 608400s; CloudWatch evaluates at most 604800s \(seven"),
 ])
 def test_bad_arguments_are_refused(args, problem):
     with pytest.raises(ComponentError, match=problem):
