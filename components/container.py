@@ -28,7 +28,8 @@ What it creates, as children of the function:
 
 Links work exactly as in a zip: the encrypted ``resource.enc`` is written to
 ``.build/harbor/links/<function>/`` and copied into the image at ``/var/task/resource.enc``
-(the last step of the Dockerfile, through a named build context), and the function gets the
+(the last step of the Dockerfile, through a named build context; ``harbor_runtime`` joins
+it at ``/var/task/harbor_runtime`` when the folder's Python imports it), and the function gets the
 same ``SST_KEY``/``SST_KEY_FILE``/``SST_RESOURCE_App`` variables, so ``from sst import
 Resource`` reads them unchanged. The function runs the image by digest
 (``<repository>@sha256:…``): an unchanged image leaves the function untouched, and the same
@@ -50,6 +51,7 @@ import pulumi_aws as aws
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from components.linking import KEY_FILE_NAME, LinkBundle
+from components.packaging import RUNTIME_PACKAGE, iter_files, runtime_package_files, uses_runtime_package
 
 if TYPE_CHECKING:
     from components.function import Function
@@ -121,22 +123,43 @@ def generated_dockerfile(runtime: str, context: Path, command: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def with_link_file(dockerfile: str) -> str:
-    """The Dockerfile with the link file copied in as its final step (after the user's own)."""
+def needs_runtime_package(context: Path, runtime: str) -> bool:
+    """Whether the folder's Python imports ``harbor_runtime``, which a zip would carry too."""
+    return runtime.startswith("python") and uses_runtime_package(dict(iter_files(context)))
+
+
+def with_link_file(dockerfile: str, runtime_package: bool = False) -> str:
+    """The Dockerfile with the link file (and ``harbor_runtime``) copied in as its final steps."""
+    steps = [f"COPY --from={LINK_CONTEXT} {KEY_FILE_NAME} {LINK_FILE_IN_IMAGE}"]
+    if runtime_package:
+        steps.append(f"COPY --from={LINK_CONTEXT} {RUNTIME_PACKAGE} /var/task/{RUNTIME_PACKAGE}")
     return (
         dockerfile.rstrip("\n")
         + "\n# harbor: linked resources, read by `from sst import Resource`\n"
-        + f"COPY --from={LINK_CONTEXT} {KEY_FILE_NAME} {LINK_FILE_IN_IMAGE}\n"
+        + "\n".join(steps)
+        + "\n"
     )
 
 
-def write_link_context(function_name: str, bundle: LinkBundle) -> str:
-    """Write the link file where the build reads it; the folder, relative to the program."""
+def write_link_context(function_name: str, bundle: LinkBundle, runtime_package: bool = False) -> str:
+    """Write what the build copies from the link context; the folder, relative to the program."""
     folder = Path(".build") / "harbor" / "links" / function_name
     folder.mkdir(parents=True, exist_ok=True)
-    target = folder / bundle.file_name
-    if not target.is_file() or target.read_bytes() != bundle.file_bytes:
-        target.write_bytes(bundle.file_bytes)
+    files: dict[str, bytes] = {bundle.file_name: bundle.file_bytes}
+    if runtime_package:
+        files.update({name: path.read_bytes() for name, path in runtime_package_files().items()})
+    for name, data in files.items():
+        target = folder / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if not target.is_file() or target.read_bytes() != data:
+            target.write_bytes(data)
+    # The provider hashes the whole folder: leave nothing a previous build needed.
+    for stale in sorted(folder.rglob("*"), reverse=True):
+        relative = stale.relative_to(folder).as_posix()
+        if stale.is_file() and relative not in files:
+            stale.unlink()
+        elif stale.is_dir() and not any(stale.iterdir()):
+            stale.rmdir()
     return folder.as_posix()
 
 
@@ -249,14 +272,15 @@ def image_function_code(
     token = aws.ecr.get_authorization_token_output(
         registry_id=repository.registry_id, opts=pulumi.InvokeOutputOptions(parent=function)
     )
-    link_folder = bundle.apply(lambda b: write_link_context(function_name, b))
+    runtime_package = needs_runtime_package(context, a.runtime)
+    link_folder = bundle.apply(lambda b: write_link_context(function_name, b, runtime_package))
     link_hash = bundle.apply(lambda b: hashlib.sha256(b.file_bytes).hexdigest())
     image = function.child(
         "image",
         docker_build.Image,
         {
             "context": {"location": relative_context, "named": {LINK_CONTEXT: {"location": link_folder}}},
-            "dockerfile": {"inline": with_link_file(dockerfile)},
+            "dockerfile": {"inline": with_link_file(dockerfile, runtime_package)},
             "platforms": [PLATFORMS[a.architecture]],
             "build_args": {"SOURCE_DATE_EPOCH": "0", **config.build_args},
             # The provider hashes the context and the named link context, so a link change

@@ -24,6 +24,7 @@ REPOSITORY_POLICY = "aws:ecr/repositoryPolicy:RepositoryPolicy"
 IMAGE = "docker-build:index:Image"
 INVOCATION = "aws:lambda/invocation:Invocation"
 
+ROOT = Path(__file__).resolve().parent.parent
 READER = """
 import json, sys
 sys.path.insert(0, sys.argv[1])
@@ -204,6 +205,27 @@ def test_handler_in_the_image_reads_its_links_with_sst_sdk(project, tmp_path):
     result = subprocess.run([sys.executable, "-c", READER, str(task)], env=env,
                             capture_output=True, text=True, check=True)
     assert json.loads(result.stdout) == {"table": "harbor-staging-Table", "stage": "staging"}
+
+
+def test_harbor_runtime_travels_in_the_image_as_it_would_in_a_zip(project):
+    migrator = project / "services" / "migrator"
+    (migrator / "migrate.py").write_text(
+        "from harbor_runtime import database_url\n\ndef handler(event, context):\n    return 'ok'\n"
+    )
+    plan = run(lambda: Function("Migrator", handler="services/migrator/migrate.handler", image=True))
+    image = plan.one(IMAGE).inputs
+    assert image["dockerfile"]["inline"].splitlines()[-2:] == [
+        f"COPY --from=harbor-links resource.enc {LINK_FILE_IN_IMAGE}",
+        "COPY --from=harbor-links harbor_runtime /var/task/harbor_runtime",
+    ]
+    links = project / image["context"]["named"]["harbor-links"]["location"]
+    assert (links / "harbor_runtime" / "database.py").read_bytes() == (
+        ROOT / "harbor_runtime" / "database.py").read_bytes()
+
+    (migrator / "migrate.py").write_text("def handler(event, context):\n    return 'ok'\n")
+    image = run(lambda: Function("Migrator", handler="services/migrator/migrate.handler", image=True)).one(IMAGE)
+    assert "harbor_runtime" not in image.inputs["dockerfile"]["inline"]
+    assert not (links / "harbor_runtime").exists(), "the link context keeps only what this build copies"
 
 
 # -- bad input -------------------------------------------------------------------------------

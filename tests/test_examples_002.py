@@ -74,6 +74,13 @@ def test_database_is_encrypted_postgres_17_sized_and_protected_per_stage(plans, 
     assert cluster.retain_on_delete is (stage == "production")
 
 
+def test_production_takes_prod_defaults_under_its_own_name(plans):
+    plan = plans["production"]
+    assert all(r.protect and r.retain_on_delete for r in plan.of_type("aws:ecr/repository:Repository"))
+    groups = {r.inputs["name"]: r.inputs["retentionInDays"] for r in plan.of_type("aws:cloudwatch/logGroup:LogGroup")}
+    assert groups["/aws/lambda/reggie-production-ReggieDbMigrator"] == 30
+
+
 def test_a_personal_stage_database_can_be_destroyed(plans):
     cluster = plans["alice"].one(CLUSTER)
     assert cluster.inputs["deletionProtection"] is False and not cluster.protect
@@ -104,6 +111,8 @@ def test_migrator_is_an_x86_64_container_with_512_mb_and_300_seconds(plans, stag
     assert image["platforms"] == ["linux/amd64"]
     own = (PROGRAM / "services/migrator/Dockerfile").read_text()
     assert image["dockerfile"]["inline"].startswith(own)
+    # migrate.py builds DATABASE_URL with harbor_runtime, which the image carries as a zip would.
+    assert image["dockerfile"]["inline"].endswith("COPY --from=harbor-links harbor_runtime /var/task/harbor_runtime\n")
 
 
 @pytest.mark.parametrize("stage", STAGES)

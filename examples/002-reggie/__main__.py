@@ -2,9 +2,10 @@
 
     infra plan --program examples/002-reggie --stage production   # also: staging, or any personal name
 
-Stages as the seed has them: production (retain, protected), staging (remove) and personal
-stages (no stage file: dev's defaults). Every deployed stage keeps the database's deletion
-protection; domains are Cloudflare-proxied under getreggie.io.
+Stages as the seed has them: production (prod's defaults: retain, protected; serves at the
+apex), staging (remove) and personal stages (no stage file: dev's defaults, no domain).
+Every deployed stage keeps the database's deletion protection; domains are
+Cloudflare-proxied under getreggie.io.
 """
 
 import pulumi
@@ -56,13 +57,7 @@ migrator = Function(
 )
 
 # -- API: one Node.js 22 route function behind every path (Hono), CORS, custom domain -------------
-DOMAINS = {
-    "production": {"web": "getreggie.io", "admin": "admin.getreggie.io", "api": "api.getreggie.io"},
-    "staging": {"web": "staging.getreggie.io", "admin": "staging-admin.getreggie.io",
-                "api": "staging-api.getreggie.io"},
-}
-domains = DOMAINS.get(stage, {})
-api = ApiGatewayV2("ReggieApi", domain=domains.get("api"))
+api = ApiGatewayV2("ReggieApi", domain=app.stage.domain_for("api"))  # api.getreggie.io / staging-api.…
 api.route(
     "ANY /{proxy+}",
     {
@@ -81,9 +76,9 @@ api.route(
 
 # -- Frontends: both Next.js apps (web and admin link to the sample app in app/web) ---------------
 web = Nextjs("ReggieWeb", path="web", link=[secrets.ClerkPublishableKey],
-             environment={"API_URL": api.url}, domain=domains.get("web"))
+             environment={"API_URL": api.url}, domain=app.stage.domain_for())
 admin = Nextjs("ReggieAdmin", path="admin", link=[secrets.ClerkPublishableKey],
-               environment={"API_URL": api.url}, domain=domains.get("admin"))
+               environment={"API_URL": api.url}, domain=app.stage.domain_for("admin"))
 
 pulumi.export("apiUrl", api.url)
 pulumi.export("webUrl", web.url)
