@@ -324,3 +324,12 @@ def test_transform_reaches_the_repository_and_the_image(project):
                                     "image": {"no_cache": True}}))
     assert plan.one(REPOSITORY).inputs["imageTagMutability"] == "IMMUTABLE"
     assert plan.one(IMAGE).inputs["noCache"] is True
+
+
+def test_run_on_deploy_input_must_be_json(project):
+    def body():
+        Function("Migrator", handler="services/migrator/migrate.handler",
+                 run_on_deploy={"input": {"revisions": {"head", "base"}}})
+
+    with pytest.raises(ComponentError, match=r"run_on_deploy.input must be plain JSON data"):
+        run(body)
