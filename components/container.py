@@ -28,13 +28,15 @@ What it creates, as children of the function:
 
 Links work exactly as in a zip: the encrypted ``resource.enc`` is written to
 ``.build/harbor/links/<function>/`` and copied into the image at ``/var/task/resource.enc``
-(the last step of the Dockerfile, through a named build context; ``harbor_runtime`` joins
-it at ``/var/task/harbor_runtime`` when the folder's Python imports it), and the function gets the
-same ``SST_KEY``/``SST_KEY_FILE``/``SST_RESOURCE_App`` variables, so ``from sst import
-Resource`` reads them unchanged. The function runs the image by digest
-(``<repository>@sha256:…``): an unchanged image leaves the function untouched, and the same
-sources, Dockerfile and links always give the same build inputs (no timestamps, relative
-paths, ``SOURCE_DATE_EPOCH=0``).
+(the last step of the Dockerfile, through a named build context; ``harbor_runtime`` joins it
+at ``/var/task/harbor_runtime`` when the folder's Python imports it), and the function gets
+the same ``SST_KEY``/``SST_KEY_FILE``/``SST_RESOURCE_App`` variables, so ``from sst import
+Resource`` reads them unchanged. The provider decides whether to rebuild from a hash of the
+folder's files (contents, names and modes, minus ``.dockerignore``'s patterns): keep
+``__pycache__`` and local artifacts out with a ``.dockerignore``. The function runs the
+image by digest (``<repository>@sha256:…``): an unchanged image leaves the function
+untouched, and the same sources, Dockerfile and links always give the same build inputs (no
+timestamps, relative paths, ``SOURCE_DATE_EPOCH=0``).
 """
 
 from __future__ import annotations
@@ -153,6 +155,8 @@ def write_link_context(function_name: str, bundle: LinkBundle, runtime_package: 
         target.parent.mkdir(parents=True, exist_ok=True)
         if not target.is_file() or target.read_bytes() != data:
             target.write_bytes(data)
+        # The provider's context hash covers file modes: fix them, whatever the umask.
+        target.chmod(0o644)
     # The provider hashes the whole folder: leave nothing a previous build needed.
     for stale in sorted(folder.rglob("*"), reverse=True):
         relative = stale.relative_to(folder).as_posix()

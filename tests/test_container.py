@@ -176,6 +176,16 @@ def test_same_sources_give_the_same_build_inputs(project):
                                                     first["context"]["named"]["harbor-links"]["location"]))
 
 
+def test_link_context_files_have_fixed_modes_whatever_the_umask(project):
+    previous = os.umask(0o077)
+    try:
+        image = run(valuation()).one(IMAGE).inputs
+    finally:
+        os.umask(previous)
+    link_file = project / image["context"]["named"]["harbor-links"]["location"] / "resource.enc"
+    assert link_file.stat().st_mode & 0o777 == 0o644
+
+
 def test_a_link_change_changes_the_image_inputs(project):
     before = run(valuation()).one(IMAGE).inputs["labels"]["harbor.links.sha256"]
 
