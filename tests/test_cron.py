@@ -169,3 +169,15 @@ def test_a_target_that_is_not_a_function_is_refused():
 def test_transform_reaches_the_schedule():
     plan = run(cron(transform={"schedule": {"description": "daily reminders"}}))
     assert plan.one(SCHEDULE).inputs["description"] == "daily reminders"
+
+
+def test_infra_dev_runs_enabled_crons_and_skips_disabled_ones():
+    from infra.dev.schedules import jobs_from_plan
+
+    def body():
+        Cron("Reminders", schedule="rate(5 minutes)", function=HANDLER, input={"kind": "daily"})
+        Cron("Quarterly", schedule="cron(0 0 1 JAN,APR,JUL,OCT ? *)", function=HANDLER, enabled=["production"])
+
+    (job,) = jobs_from_plan(run(body).resources, "us-east-1")
+    assert (job.name, job.expression, job.event) == ("harbor-dev-Reminders", "rate(5 minutes)", {"kind": "daily"})
+    assert job.function.endswith(":function:harbor-dev-RemindersHandler")
