@@ -28,7 +28,8 @@ secrets = declare_secrets([
 vpc = Vpc("ReggieVpc", cidr="10.0.0.0/16")  # 2 AZs, EC2 NAT instances (t4g.nano) from the stage file
 # Aurora Serverless v2, PostgreSQL 17, encrypted; ACUs and backup days from the stage file.
 # The seed links a DATABASE_URL holding the password; harbor links the URL without it and the
-# handlers add the password from Secrets Manager at run time (see services/migrator/migrate.py).
+# handlers add the password from Secrets Manager at run time with harbor_runtime.database_url
+# (see services/migrator/migrate.py): a password must not sit in link data or the console.
 database = Postgres("ReggieDb", vpc=vpc, version="17.4", deletion_protection=deployed or None)
 
 # -- Services: container Lambdas (LightGBM and Alembic exceed a zip's 250 MB) ---------------------
@@ -52,7 +53,8 @@ migrator = Function(
     image=True,
     link=[database],
     vpc=vpc,
-    # `alembic upgrade head` once after each deploy that changes the migrator, after the database.
+    # `alembic upgrade head` once after each deploy that changes the migrator, after the database
+    # (and the VPC's NAT routes); a failed migration fails the deploy with Alembic's error.
     run_on_deploy={"after": [database], "input": {"revision": "head"}},
 )
 
@@ -65,6 +67,7 @@ api.route(
         "runtime": "nodejs22.x",
         "architecture": "arm64",
         "memory": 1024,
+        # The API prices vehicles through ReggieValuation (lambda:InvokeFunction on it only).
         "link": [database, valuation, secrets.ClerkSecretKey, secrets.StripeSecretKey,
                  secrets.StripeWebhookSecret, secrets.ClerkWebhookSecret, secrets.ResendApiKey,
                  secrets.DvlaApiKey, secrets.R2Endpoint, secrets.R2AccessKeyId,
