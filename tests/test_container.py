@@ -244,13 +244,22 @@ def test_missing_dockerfile_is_refused(project):
         run(valuation(image={"dockerfile": "Dockerfile.gpu"}))
 
 
-def test_a_missing_dockerfile_stops_before_the_function_creates_anything(project):
-    def body():
-        with pytest.raises(ComponentError):
-            Function("Valuation", handler="services/valuation/app.handler", image={"dockerfile": "Nope"})
+def test_a_missing_dockerfile_stops_before_anything_registers(project, monkeypatch):
+    from infra import harness
 
-    plan = run(body)
-    assert [r.type for r in plan.resources if r.custom and not r.type.startswith("pulumi:")] == []
+    monitors: list[harness.RecordingMonitor] = []
+
+    class Keeping(harness.RecordingMonitor):
+        def __init__(self, mocks) -> None:
+            super().__init__(mocks)
+            monitors.append(self)
+
+    monkeypatch.setattr(harness, "RecordingMonitor", Keeping)
+    with pytest.raises(ComponentError, match=r"image.dockerfile 'Nope' does not exist"):
+        run(lambda: (table(), Function("Valuation", handler="services/valuation/app.handler",
+                                         image={"dockerfile": "Nope"})))
+    (monitor,) = monitors
+    assert [r.type for r in monitor.records] == ["pulumi:pulumi:Stack"]
 
 
 def test_dockerfile_outside_the_folder_is_refused(project):

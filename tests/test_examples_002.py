@@ -45,7 +45,7 @@ def test_infra_plan_runs_for_each_stage(stage):
         assert main(["plan", "--program", "examples/002-reggie", "--stage", stage, "--json"]) == 0
     plan = json.loads(out.getvalue())
     assert (plan["project"], plan["stage"]) == ("reggie", stage)
-    (provider,) = [r for r in plan["resources"] if r["type"] == "pulumi:providers:aws"]
+    (provider,) = [r for r in plan["resources"] if r["type"] == "pulumi:providers:aws" and r["name"] == "aws"]
     assert provider["inputs"]["region"] == "us-east-1"
 
 
