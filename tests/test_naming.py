@@ -104,6 +104,12 @@ AWS_NAME_LIMITS: dict[str, tuple[int, str, str]] = {
                               "https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_CreateSecret.html"),
     "ssm.parameter": (1011, r"[a-zA-Z0-9_.\-/]{1,1011}",
                       "https://docs.aws.amazon.com/systems-manager/latest/userguide/sysman-paramstore-su-create.html"),
+    "scheduler.schedule": (64, r"[0-9a-zA-Z\-_.]{1,64}",
+                           "https://docs.aws.amazon.com/scheduler/latest/APIReference/API_CreateSchedule.html"),
+    "ecr.repository": (256, r"(?=.{2,256}$)(?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0-9]+)*",
+                       "https://docs.aws.amazon.com/AmazonECR/latest/APIReference/API_CreateRepository.html"),
+    "cloudwatch.alarm": (255, r"[ -~]{1,255}",
+                         "https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/API_PutMetricAlarm.html"),
 }
 # Kinds AWS documents no length for (or that are not AWS names): the code's own caps stand.
 WITHOUT_AWS_LIMIT = {"generic", "apigateway.api", "cloudfront.policy"}
