@@ -388,7 +388,8 @@ class AwsMocks(pulumi.runtime.Mocks):
         key = NAME_INPUTS.get(typ, "name")
         if (typ in AUTO_NAMED or typ in NAME_INPUTS) and not inputs.get(key):
             prefix = inputs.get(f"{key}Prefix")
-            inputs[key] = f"{prefix}{short_id(name, length=8)}" if prefix else f"{name}-{short_id(name, length=7)}"
+            # The provider completes a prefix with a 26-character unique id (time and counter).
+            inputs[key] = f"{prefix}{short_id(name, length=26)}" if prefix else f"{name}-{short_id(name, length=7)}"
         return inputs
 
     def _format_arn(self, typ: str, state: dict[str, Any], resource_id: str, region: str) -> str:

@@ -33,14 +33,16 @@ def _policy_resources(resources: list[Resource], stage: str) -> list[PolicyResou
     built: dict[str, PolicyResource] = {}
     for resource in resources:
         parent = _urn(resource.parent, stage) if resource.parent else None
-        opts = PolicyResourceOptions(resource.protect, [], None, [], None, [], parent)  # type: ignore[arg-type]
+        opts = PolicyResourceOptions(  # type: ignore[arg-type]
+            resource.protect, [], resource.delete_before_replace, [], None, [], parent)
         urn = _urn(resource.urn, stage)
         built[urn] = PolicyResource(
             resource.type, unknown_checking_proxy(copy.deepcopy(resource.inputs)), urn, resource.name,
             opts, None, None, [], {},
         )
-    for policy_resource in built.values():
+    for resource, policy_resource in zip(resources, built.values(), strict=True):
         policy_resource.parent = built.get(policy_resource.opts.parent or "")
+        policy_resource.dependencies = [built[_urn(urn, stage)] for urn in resource.dependencies]
     return list(built.values())
 
 

@@ -14,7 +14,7 @@ from components.linking import link_data, link_statements
 from components.postgres import DATA_API_ACTIONS, url_with_password
 from infra.harness import Plan, run_program
 from infra.mocks import short_id
-from tests.conftest import ROOT
+from tests.conftest import ROOT, replacement_outcome
 
 CLUSTER = "aws:rds/cluster:Cluster"
 INSTANCE = "aws:rds/clusterInstance:ClusterInstance"
@@ -143,7 +143,7 @@ def test_tls_is_enforced_by_the_cluster_parameter_group_of_the_engine_family(bui
     group = plan.one("aws:rds/clusterParameterGroup:ClusterParameterGroup").inputs
     assert group["family"] == "aurora-postgresql16"
     assert {"name": "rds.force_ssl", "value": "1", "applyMethod": "immediate"} in group["parameters"]
-    assert cluster(plan).inputs["dbClusterParameterGroupName"] == group["name"]
+    assert cluster(plan).inputs["dbClusterParameterGroupName"].startswith(group["namePrefix"])
 
 
 def test_security_group_admits_5432_only_from_the_vpc_component_group(build):
@@ -275,3 +275,13 @@ def test_a_single_zone_vpc_is_refused(build):
 
     with pytest.raises(ComponentError, match="Aurora needs subnets in at least two zones"):
         build(body, natCount=1)
+
+
+def test_parameter_and_security_group_changes_replace_beside_the_old_ones(build):
+    before = build(database())
+    after = build(database(transform={"parameter_group": {"description": "Edited"},
+                                      "security_group": {"description": "Edited"}}))
+    for role in ("parameter_group", "security_group"):
+        old, new = before.named(f"Database-{role}"), after.named(f"Database-{role}")
+        assert "name" not in new.inputs and new.inputs["namePrefix"].startswith("harbor-dev-")
+        assert replacement_outcome(old, new) == "coexist"

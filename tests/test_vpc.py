@@ -13,7 +13,7 @@ from components.linking import link_data, link_statements
 from components.vpc import FCK_NAT_OWNER
 from infra.harness import Plan, run_mocked
 from infra.mocks import AwsMocks, short_id
-from tests.conftest import APP, stage_config
+from tests.conftest import APP, replacement_outcome, stage_config
 
 SUBNET = "aws:ec2/subnet:Subnet"
 ROUTE = "aws:ec2/route:Route"
@@ -238,7 +238,7 @@ def test_component_security_group_admits_only_its_own_members(build):
     assert group["ingress"] == [
         {"protocol": "-1", "fromPort": 0, "toPort": 0, "self": True, "description": "members of this group"}
     ]
-    assert group["name"] == "harbor-dev-Vpc"
+    assert group["namePrefix"] == "harbor-dev-Vpc-"
 
 
 def test_bastion_is_reached_through_ssm_without_ssh(build):
@@ -310,3 +310,22 @@ def test_a_malformed_shared_vpc_is_refused_naming_the_setting(build):
 
     with pytest.raises(StageConfigError, match=r"harbor:sharedVpc.privateSubnetIds"):
         build(lambda: Vpc("Vpc"), stage="pr-3", sharedVpc={"id": "vpc-0123456789abcdef0", "privateSubnetIds": []})
+
+
+def test_a_security_group_description_change_replaces_beside_the_old_group(build):
+    before = build(lambda: Vpc("Vpc"))
+    after = build(lambda: Vpc("Vpc", transform={"security_group": {"description": "Edited"}}))
+    old, new = (p.one(SECURITY_GROUP, "Vpc-security_group") for p in (before, after))
+    # AWS completes the name, so the new group is created beside the old one, the members
+    # move over, and only then is the old one deleted.
+    assert "name" not in new.inputs and new.inputs["namePrefix"] == "harbor-dev-Vpc-"
+    assert replacement_outcome(old, new) == "coexist"
+
+
+def test_moving_subnets_to_another_zone_deletes_each_old_subnet_first(build):
+    before = build(lambda: Vpc("Vpc"))
+    after = build(lambda: Vpc("Vpc", transform={"private_subnet": {"availability_zone": "us-east-1c"}}))
+    for old, new in zip(subnets(before, "private"), subnets(after, "private"), strict=True):
+        # Same CIDR in the same VPC: two generations cannot coexist, so the old goes first.
+        assert new.inputs["cidrBlock"] == old.inputs["cidrBlock"]
+        assert replacement_outcome(old, new) == "delete-first"
