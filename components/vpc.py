@@ -330,18 +330,30 @@ class Vpc(Component):
 
     # -- zones ---------------------------------------------------------------------------
     def _zones(self, count: int) -> list[str]:
-        """Zone names from the real lookup; an impossible request stops the plan here."""
+        """The stage's zones: written in the stage file, else the first ``count`` standard zones.
+
+        Only standard zones count (not Local or Wavelength Zones, which an account may opt
+        into later), in every state (an impaired zone must not drop out of the list), sorted
+        by name: the same zones on every run, so no ``up`` ever moves subnets, NAT or the
+        database's subnet group. An impossible request stops the plan here.
+        """
         stage = self.stage
         with self.app.synchronous_lookup() as provider:
-            found = aws.get_availability_zones(
-                state="available", opts=pulumi.InvokeOptions(provider=provider)
-            ).names
+            found = sorted(
+                aws.get_availability_zones(
+                    filters=[
+                        {"name": "zone-type", "values": ["availability-zone"]},
+                        {"name": "opt-in-status", "values": ["opt-in-not-required"]},
+                    ],
+                    opts=pulumi.InvokeOptions(provider=provider),
+                ).names
+            )
         if stage.availability_zones is not None and self.args.az_count is None:
             unknown = [zone for zone in stage.availability_zones if zone not in found]
             if unknown:
                 raise self.fail(
-                    f"availabilityZones {', '.join(unknown)} are not available in {stage.region} "
-                    f"(it offers {', '.join(found)}); pick zones from that list"
+                    f"availabilityZones {', '.join(unknown)} are not standard availability zones of "
+                    f"{stage.region} (it has {', '.join(found)}); pick zones from that list"
                 )
             return list(stage.availability_zones)
         if count > len(found):

@@ -108,7 +108,7 @@ def test_explicit_zones_from_the_stage_are_used(build):
 
 
 def test_explicit_zone_missing_from_the_region_is_a_clear_error(build):
-    with pytest.raises(ComponentError, match=r"us-west-1b are not available in us-west-1"):
+    with pytest.raises(ComponentError, match=r"us-west-1b are not standard availability zones of us-west-1"):
         build(lambda: Vpc("Vpc"), region="us-west-1", azCount=2, natCount=1,
               availabilityZones=["us-west-1a", "us-west-1b"])
 
@@ -329,3 +329,36 @@ def test_moving_subnets_to_another_zone_deletes_each_old_subnet_first(build):
         # Same CIDR in the same VPC: two generations cannot coexist, so the old goes first.
         assert new.inputs["cidrBlock"] == old.inputs["cidrBlock"]
         assert replacement_outcome(old, new) == "delete-first"
+
+
+def _zones_planned(build, zones, **settings) -> list[str]:
+    from infra.mocks import MockContext
+
+    plan = build(lambda: Vpc("Vpc"), context=MockContext(zones=zones), azCount=2, natCount=1, **settings)
+    return [s.inputs["availabilityZone"] for s in subnets(plan, "private")]
+
+
+def test_zones_stay_put_when_a_zone_is_impaired_or_a_local_zone_is_opted_in(build):
+    from infra.mocks import MockZone, default_zones
+
+    usual = default_zones("us-east-1")
+    assert _zones_planned(build, usual) == ["us-east-1a", "us-east-1b"]
+    impaired = [MockZone(z.name, z.zone_id, state="impaired") if z.name == "us-east-1a" else z for z in usual]
+    local = [MockZone("us-east-1-bos-1a", "use1-bos1-az1", zone_type="local-zone", opt_in_status="opted-in"),
+             MockZone("us-east-1-wl1-bos-wlz-1", "use1-wl1-bos-wlz1", zone_type="wavelength-zone",
+                      opt_in_status="opted-in"),
+             *impaired]
+    assert _zones_planned(build, local) == ["us-east-1a", "us-east-1b"]
+
+
+def test_zones_written_in_the_stage_file_are_used_whatever_the_region_reports(build):
+    from infra.mocks import MockZone, default_zones
+
+    impaired = [MockZone(z.name, z.zone_id, state="impaired") if z.name == "us-east-1f" else z
+                for z in default_zones("us-east-1")]
+    assert _zones_planned(build, impaired, availabilityZones=["us-east-1c", "us-east-1f"]) == [
+        "us-east-1c", "us-east-1f"]
+    local = [MockZone("us-east-1-bos-1a", "use1-bos1-az1", zone_type="local-zone", opt_in_status="opted-in"),
+             *impaired]
+    with pytest.raises(ComponentError, match=r"us-east-1-bos-1a are not standard availability zones"):
+        _zones_planned(build, local, availabilityZones=["us-east-1-bos-1a", "us-east-1c"])
