@@ -21,6 +21,7 @@ a zone later never renumbers an existing subnet (a renumbered subnet is a replac
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar, Literal
 
@@ -34,11 +35,16 @@ from stages.model import SharedVpc
 
 NatType = Literal["none", "ec2", "managed"]
 
-# fck-nat publishes its AMIs from this account; arm64 images run on t4g.nano (seed 002).
+# fck-nat publishes its AMIs from this account, for arm64 (t4g.nano, seed 002) and x86_64.
 FCK_NAT_OWNER = "568608671756"
 FCK_NAT_NAME = "fck-nat-al2023-*"
 AMAZON_OWNER = "amazon"
-AL2023_NAME = "al2023-ami-2023.*-kernel-*-arm64"
+AL2023_NAME = "al2023-ami-2023.*-kernel-*-{architecture}"
+# EC2 family names: a "g" right after the generation marks AWS Graviton (arm64): t4g, c7gn,
+# m8g, x2gd, im4gn; a1 is the first Graviton. Families without it are x86_64 (t3, t3a, c7i).
+_FAMILY = re.compile(r"^(?P<series>[a-z]+)(?P<generation>\d+)(?P<options>[a-z-]*)$")
+# Families EC2 runs only on dedicated hosts or as bare metal; no NAT image or sense for them.
+_NOT_FOR_NAT = ("mac", "u-", "f1", "vt1")
 SSM_POLICY = "AmazonSSMManagedInstanceCore"
 
 # 16 blocks: public subnets take blocks 0-5, private ones 8-13, for up to six zones.
@@ -81,6 +87,23 @@ class VpcArgs(ComponentArgs):
                 f"below AWS's /{SMALLEST_SUBNET} minimum; use a /24 or larger range"
             )
         return cidr
+
+
+def instance_architecture(instance_type: str) -> Literal["arm64", "x86_64"]:
+    """The CPU architecture of an EC2 instance type, for picking its image.
+
+    Raises ``ValueError`` naming the problem for a type no NAT image runs on.
+    """
+    family = instance_type.split(".", 1)[0]
+    match = _FAMILY.match(family)
+    if family == "a1":
+        return "arm64"
+    if match is None or family.startswith(_NOT_FOR_NAT) or ".metal" in instance_type:
+        raise ValueError(
+            f"natInstanceType {instance_type!r} is not a general EC2 type a NAT image runs on; use a "
+            "Graviton type such as t4g.nano (arm64) or an x86_64 one such as t3.nano"
+        )
+    return "arm64" if match.group("options").startswith("g") else "x86_64"
 
 
 def subnet_cidrs(cidr: str, zones: int) -> tuple[list[str], list[str]]:
@@ -140,6 +163,11 @@ class Vpc(Component):
                 f"nat_count {nat_count} is more than the {zone_count} zones; one NAT per zone is the most "
                 "that helps, so lower natCount or raise azCount"
             )
+        uses_instances = self.nat_type == "ec2" or a.bastion
+        try:
+            self.architecture = instance_architecture(stage.nat_instance_type) if uses_instances else "arm64"
+        except ValueError as error:
+            raise self.fail(str(error)) from None
         self.availability_zones: list[str] = self._zones(zone_count)
         self.cidr = a.cidr
         public_cidrs, private_cidrs = subnet_cidrs(a.cidr, zone_count)
@@ -451,7 +479,7 @@ class Vpc(Component):
             },
         )
         profile = self._instance_profile("nat")
-        ami = self._newest_arm64_ami(FCK_NAT_OWNER, FCK_NAT_NAME)
+        ami = self._newest_ami(FCK_NAT_OWNER, FCK_NAT_NAME)
         targets = []
         for index in range(count):
             zone = self.availability_zones[index]
@@ -486,14 +514,15 @@ class Vpc(Component):
             targets.append({"network_interface_id": instance.primary_network_interface_id})
         return targets
 
-    def _newest_arm64_ami(self, owner: str, name_pattern: str) -> pulumi.Output[Any]:
-        """The newest arm64 image of one publisher (looked up by owner, never by name alone)."""
+    def _newest_ami(self, owner: str, name_pattern: str) -> pulumi.Output[Any]:
+        """The newest image of one publisher for the instance type's architecture (looked up
+        by owner, never by name alone): a t3.nano gets an x86_64 image, a t4g.nano arm64."""
         return aws.ec2.get_ami_output(
             most_recent=True,
             owners=[owner],
             filters=[
                 {"name": "name", "values": [name_pattern]},
-                {"name": "architecture", "values": ["arm64"]},
+                {"name": "architecture", "values": [self.architecture]},
             ],
             opts=pulumi.InvokeOutputOptions(parent=self),
         )
@@ -516,7 +545,7 @@ class Vpc(Component):
             },
         )
         profile = self._instance_profile("bastion")
-        ami = self._newest_arm64_ami(AMAZON_OWNER, AL2023_NAME)
+        ami = self._newest_ami(AMAZON_OWNER, AL2023_NAME.format(architecture=self.architecture))
         # In a public subnet with a public address when there is no NAT, so it can reach SSM.
         public = self.nat_type == "none"
         subnets = self.public_subnets if public else self.private_subnets

@@ -362,3 +362,26 @@ def test_zones_written_in_the_stage_file_are_used_whatever_the_region_reports(bu
              *impaired]
     with pytest.raises(ComponentError, match=r"us-east-1-bos-1a are not standard availability zones"):
         _zones_planned(build, local, availabilityZones=["us-east-1-bos-1a", "us-east-1c"])
+
+
+@pytest.mark.parametrize(("instance_type", "architecture"), [
+    ("t4g.nano", "arm64"), ("c7gn.medium", "arm64"), ("a1.medium", "arm64"), ("m8g.large", "arm64"),
+    ("t3.nano", "x86_64"), ("t3a.micro", "x86_64"), ("c7i-flex.large", "x86_64"), ("g4dn.xlarge", "x86_64"),
+])
+def test_nat_and_bastion_images_match_the_instance_types_architecture(instance_type, architecture):
+    mocks = RecordingMocks()
+    settings = stage_config("dev", natInstanceType=instance_type)
+    run_mocked(lambda: (start_app(), Vpc("Vpc", bastion=True)), APP, "dev", settings, mocks=mocks)
+    lookups = [args for token, args in mocks.calls if token == "aws:ec2/getAmi:getAmi"]
+    assert len(lookups) == 2
+    for lookup in lookups:
+        filters = {f["name"]: f["values"] for f in lookup["filters"]}
+        assert filters["architecture"] == [architecture]
+    names = sorted(f["values"][0] for lookup in lookups for f in lookup["filters"] if f["name"] == "name")
+    assert names == [f"al2023-ami-2023.*-kernel-*-{architecture}", "fck-nat-al2023-*"]
+
+
+@pytest.mark.parametrize("instance_type", ["mac2.metal", "u-6tb1.56xlarge", "c7g.metal"])
+def test_an_instance_type_no_nat_image_runs_on_is_refused_before_any_resource(build, instance_type):
+    with pytest.raises(ComponentError, match=rf"natInstanceType '{instance_type}' is not a general EC2 type"):
+        build(lambda: Vpc("Vpc"), natInstanceType=instance_type)
