@@ -896,7 +896,8 @@ def _vpc_function_order(resources: Sequence[ResourceLike], _: Context) -> Violat
     "(or the same CIDR in a VPC) the create fails with 'already exists', so a change such as a "
     "security group's description, a subnet's zone or a table's key cannot be deployed.",
     "Let AWS complete the name (namePrefix), or set deleteBeforeReplace (components do both "
-    "through components/replacement.py); data kept on delete must be protected instead.",
+    "through components/replacement.py); resources the stage keeps (protect, retainOnDelete) "
+    "are exempt.",
 )
 def _replaceable_names(resources: Sequence[ResourceLike], _: Context) -> Violations:
     from components.replacement import camel, identity_of, pinned
@@ -905,17 +906,14 @@ def _replaceable_names(resources: Sequence[ResourceLike], _: Context) -> Violati
         identity = identity_of(resource.type)
         if identity is None or not pinned(identity, resource.inputs, camel_case=True):
             continue
-        if resource.protect:
-            continue  # the engine refuses to replace it before touching anything
+        # A resource the stage keeps (protected, or retained on delete) is never replaced by the
+        # engine on its own: protection refuses before anything happens, and replacing a kept
+        # resource is a deliberate step that lifts retention first.
+        if resource.protect or resource.retain_on_delete or getattr(resource, "delete_before_replace", False):
+            continue
         name = resource.inputs.get(camel(identity.name))
         forcing = [camel(f) for f in identity.forcing if resource.inputs.get(camel(f)) is not None]
-        if not getattr(resource, "delete_before_replace", False):
-            yield resource, (
-                f"{camel(identity.name)} {name!r} is fixed and {', '.join(forcing)} force a replacement, "
-                "but it is neither name-prefixed nor deleteBeforeReplace"
-            )
-        elif resource.retain_on_delete:
-            yield resource, (
-                f"{camel(identity.name)} {name!r} is retained on delete but not protected: a replacement "
-                "keeps the old one and the new one collides with it"
-            )
+        yield resource, (
+            f"{camel(identity.name)} {name!r} is fixed and {', '.join(forcing)} force a replacement, "
+            "but it is neither name-prefixed nor deleteBeforeReplace"
+        )

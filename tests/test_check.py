@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 from collections.abc import Callable
 from typing import Any
@@ -244,10 +245,9 @@ def test_a_pinned_name_that_opted_out_of_replacement_is_caught_on_a_real_plan(bu
     assert [f.name for f in findings] == ["Legacy"]
 
 
-def test_a_retained_but_unprotected_store_cannot_be_replaced() -> None:
+def test_a_store_the_stage_keeps_is_left_to_its_protection_and_retention() -> None:
     table = Resource("aws:dynamodb/table:Table", "t", {"name": "harbor-x-t", "hashKey": "pk",
-                                                       "serverSideEncryption": {"enabled": True}},
-                     retain_on_delete=True, delete_before_replace=True)
+                                                       "serverSideEncryption": {"enabled": True}})
     assert [f.rule for f in evaluate([table], DEV)] == ["REPLACE-NAME"]
-    table.protect = True
-    assert evaluate([table], DEV) == []
+    for kept in ({"protect": True}, {"retain_on_delete": True}, {"delete_before_replace": True}):
+        assert evaluate([dataclasses.replace(table, **kept)], DEV) == []

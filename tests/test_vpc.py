@@ -258,8 +258,13 @@ def test_no_bastion_unless_asked(build):
 def test_vpc_resources_carry_name_tags_and_follow_no_data_policy(build):
     plan = build(lambda: Vpc("Vpc"), stage="prod", natCount=2)
     assert plan.one("aws:ec2/vpc:Vpc").inputs["tags"] == {"Name": "harbor-prod-Vpc"}
-    # Networks hold no data: destroy removes them even on a protected stage.
-    assert not any(r.protect or r.retain_on_delete for r in plan.resources if r.type.startswith("aws:ec2"))
+    # Networks hold no data: nothing is protected. On a retaining stage the VPC, its subnets and
+    # security groups stay (a kept database sits in them); routes, NAT and gateways go.
+    ec2 = [r for r in plan.resources if r.type.startswith("aws:ec2")]
+    assert not any(r.protect for r in ec2)
+    assert {r.type for r in ec2 if r.retain_on_delete} == {
+        "aws:ec2/vpc:Vpc", "aws:ec2/subnet:Subnet", "aws:ec2/securityGroup:SecurityGroup",
+        "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup"}
 
 
 def test_transform_reaches_the_subnets(build):
