@@ -218,6 +218,16 @@ def test_custom_domain_on_route53_gets_a_regional_certificate_mapping_and_alias(
     assert aliases[0]["aliases"][0]["name"].endswith(".execute-api.us-east-1.amazonaws.com")
 
 
+def test_the_aaaa_alias_points_at_a_dual_stack_domain(build):
+    plan = build(api_with(domain="api.getreggie.io"), stage="prod", domain="getreggie.io")
+    aliases = {r.inputs["type"] for r in plan.of_type("aws:route53/record:Record") if r.inputs.get("aliases")}
+    assert "AAAA" in aliases
+    # An AAAA alias on an ipv4-only regional domain resolves to nothing for IPv6 clients.
+    domain = plan.one("aws:apigatewayv2/domainName:DomainName").inputs
+    assert domain["domainNameConfiguration"]["ipAddressType"] == "dualstack"
+    assert plan.one("aws:apigatewayv2/api:Api").inputs["ipAddressType"] == "dualstack"
+
+
 def test_staging_domain_follows_the_seed_002_pattern_on_cloudflare(build):
     from stages import StageConfig
 
