@@ -21,6 +21,7 @@ a zone later never renumbers an existing subnet (a renumbered subnet is a replac
 from __future__ import annotations
 
 import ipaddress
+import json
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar, Literal
@@ -46,6 +47,8 @@ _FAMILY = re.compile(r"^(?P<series>[a-z]+)(?P<generation>\d+)(?P<options>[a-z-]*
 # Families EC2 runs only on dedicated hosts or as bare metal; no NAT image or sense for them.
 _NOT_FOR_NAT = ("mac", "u-", "f1", "vt1")
 SSM_POLICY = "AmazonSSMManagedInstanceCore"
+# What the flow-logs service does with an existing group: add its streams and write to them.
+FLOW_LOG_ACTIONS = ("logs:CreateLogStream", "logs:DescribeLogStreams", "logs:PutLogEvents")
 
 # 16 blocks: public subnets take blocks 0-5, private ones 8-13, for up to six zones.
 SPLIT_BITS = 4
@@ -66,6 +69,9 @@ class VpcArgs(ComponentArgs):
         None,
         description="join this VPC ({id, private_subnet_ids, public_subnet_ids}) and create only the "
         "components' security group in it; default: the stage's sharedVpc, else a new VPC",
+    )
+    flow_logs: bool | None = Field(
+        None, description="record traffic to CloudWatch Logs; default: the stage's flowLogs (on in prod)"
     )
 
     @field_validator("cidr")
@@ -125,7 +131,8 @@ class Vpc(Component):
     ``private_route_table``, ``nat_route``, ``route_table_association``, ``security_group``,
     ``nat_security_group``, ``instance_role``, ``instance_role_policy``, ``instance_profile``
     (NAT instances and bastion), ``nat_instance``, ``nat_eip``, ``nat_gateway``, ``s3_endpoint``,
-    ``dynamodb_endpoint``, ``bastion_security_group``, ``bastion``.
+    ``dynamodb_endpoint``, ``bastion_security_group``, ``bastion``, ``flow_log_group``,
+    ``flow_log_role``, ``flow_log_policy``, ``flow_log`` (with the stage's ``flowLogs``).
     """
 
     type_token: ClassVar[str] = "harbor:aws:Vpc"
@@ -137,6 +144,7 @@ class Vpc(Component):
         "route_table_association", "security_group", "nat_security_group", "instance_role",
         "instance_role_policy", "instance_profile", "nat_instance", "nat_eip", "nat_gateway",
         "s3_endpoint", "dynamodb_endpoint", "bastion_security_group", "bastion",
+        "flow_log_group", "flow_log_role", "flow_log_policy", "flow_log",
     )
 
     args: VpcArgs
@@ -299,6 +307,8 @@ class Vpc(Component):
             )
 
         self.bastion: aws.ec2.Instance | None = self._bastion() if a.bastion else None
+        if stage.flow_logs if a.flow_logs is None else a.flow_logs:
+            self._flow_logs()
 
         self.id: pulumi.Output[str] = vpc_id
         self.public_subnet_ids: list[pulumi.Output[str]] = [s.id for s in self.public_subnets]
@@ -564,6 +574,71 @@ class Vpc(Component):
                 "tags": self._name_tag("-bastion"),
             },
             opts=pulumi.ResourceOptions(ignore_changes=["ami"]),
+        )
+
+    # -- flow logs -----------------------------------------------------------------------
+    def _flow_logs(self) -> None:
+        """Every accepted and rejected flow to a log group with the stage's retention.
+
+        The role trusts the flow-logs service only for this account's flow logs (the
+        confused-deputy conditions AWS recommends) and may write to this one group only.
+        """
+        stage = self.stage
+        group = self.child(
+            "flow_log_group",
+            aws.cloudwatch.LogGroup,
+            {"name": f"/aws/vpc/flow-logs/{self.physical_name('logs.group')}",
+             "retention_in_days": stage.log_retention_days},
+        )
+        account = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=self)).account_id
+        role = self.child(
+            "flow_log_role",
+            aws.iam.Role,
+            {
+                "name": self.physical_name("iam.role", suffix="-flow-logs"),
+                "assume_role_policy": account.apply(lambda acct: json.dumps({
+                    "Version": "2012-10-17",
+                    "Statement": [{
+                        "Effect": "Allow",
+                        "Principal": {"Service": "vpc-flow-logs.amazonaws.com"},
+                        "Action": "sts:AssumeRole",
+                        "Condition": {
+                            "StringEquals": {"aws:SourceAccount": acct},
+                            "ArnLike": {"aws:SourceArn": f"arn:aws:ec2:{stage.region}:{acct}:vpc-flow-log/*"},
+                        },
+                    }],
+                }, sort_keys=True)),
+            },
+        )
+        policy = self.child(
+            "flow_log_policy",
+            aws.iam.RolePolicy,
+            {
+                "role": role.id,
+                "policy": group.arn.apply(lambda arn: json.dumps({
+                    "Version": "2012-10-17",
+                    "Statement": [{
+                        "Effect": "Allow",
+                        "Action": list(FLOW_LOG_ACTIONS),
+                        "Resource": [arn, f"{arn}:*"],
+                    }],
+                }, sort_keys=True)),
+            },
+        )
+        self.flow_log = self.child(
+            "flow_log",
+            aws.ec2.FlowLog,
+            {
+                "vpc_id": self.vpc.id,
+                "traffic_type": "ALL",
+                "log_destination_type": "cloud-watch-logs",
+                "log_destination": group.arn,
+                "iam_role_arn": role.arn,
+                "max_aggregation_interval": 600,
+                "tags": self._name_tag("-flow-logs"),
+            },
+            # Delivery starts at create: the role must already be allowed to write.
+            opts=pulumi.ResourceOptions(depends_on=[policy]),
         )
 
     def _name_tag(self, suffix: str = "") -> dict[str, str]:

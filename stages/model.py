@@ -210,7 +210,12 @@ class StageConfig(_Settings):
     dns: DnsProvider = Field("route53", description="who hosts the zone")
     zone: str | None = Field(None, description="DNS zone name; defaults to the apex domain")
     dns_proxied: bool = Field(False, description="Cloudflare only: proxy records through Cloudflare")
-    log_retention_days: int = Field(14, description="CloudWatch log retention for functions/APIs")
+    log_retention_days: int = Field(
+        14, description="CloudWatch log retention for functions, APIs, database logs and flow logs"
+    )
+    flow_logs: bool = Field(
+        False, description="record the Vpc's traffic (accepted and rejected) to CloudWatch Logs"
+    )
     backup_days: int = Field(1, ge=1, le=35, description="database backup retention")
     database: DatabaseSizing = Field(default_factory=DatabaseSizing)
     api_throttle: ApiThrottle = Field(default_factory=ApiThrottle)
@@ -399,6 +404,7 @@ STAGE_DEFAULTS: dict[str, dict[str, object]] = {
         "nat": "ec2",
         "natCount": 2,
         "logRetentionDays": 30,
+        "flowLogs": True,
         "backupDays": 14,
         "database": {"minCapacity": 0.5, "maxCapacity": 4},
         "permissionsBoundary": DEPLOY_BOUNDARY,

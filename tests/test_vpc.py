@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import json
 from typing import Any
 
 import pulumi
@@ -390,3 +391,35 @@ def test_nat_and_bastion_images_match_the_instance_types_architecture(instance_t
 def test_an_instance_type_no_nat_image_runs_on_is_refused_before_any_resource(build, instance_type):
     with pytest.raises(ComponentError, match=rf"natInstanceType '{instance_type}' is not a general EC2 type"):
         build(lambda: Vpc("Vpc"), natInstanceType=instance_type)
+
+
+def test_prod_records_its_traffic_to_a_log_group_with_the_stages_retention(plan_stage):
+    plan = plan_stage("prod")
+    flow = plan.one("aws:ec2/flowLog:FlowLog")
+    group = plan.named("Vpc-flow_log_group")
+    role = plan.named("Vpc-flow_log_role")
+    policy = plan.named("Vpc-flow_log_policy")
+    assert flow.inputs["trafficType"] == "ALL" and flow.inputs["logDestinationType"] == "cloud-watch-logs"
+    assert flow.inputs["vpcId"] == mock_id("vpc", "Vpc-vpc")
+    assert flow.inputs["logDestination"] == f"arn:aws:logs:us-east-1:123456789012:log-group:{group.inputs['name']}"
+    assert group.inputs == {"name": "/aws/vpc/flow-logs/harbor-prod-Vpc", "retentionInDays": 30}
+    # Least privilege: the flow-logs service, for this account's flow logs, writing to this group.
+    trust = json.loads(role.inputs["assumeRolePolicy"])["Statement"]
+    assert trust == [{
+        "Effect": "Allow", "Action": "sts:AssumeRole", "Principal": {"Service": "vpc-flow-logs.amazonaws.com"},
+        "Condition": {"StringEquals": {"aws:SourceAccount": "123456789012"},
+                      "ArnLike": {"aws:SourceArn": "arn:aws:ec2:us-east-1:123456789012:vpc-flow-log/*"}},
+    }]
+    (grant,) = json.loads(policy.inputs["policy"])["Statement"]
+    arn = flow.inputs["logDestination"]
+    assert grant == {"Effect": "Allow", "Action": ["logs:CreateLogStream", "logs:DescribeLogStreams",
+                                                   "logs:PutLogEvents"], "Resource": [arn, f"{arn}:*"]}
+    assert policy.urn in flow.dependencies
+
+
+@pytest.mark.parametrize(("stage", "settings", "expected"), [
+    ("dev", {}, 0), ("staging", {}, 0), ("dev", {"flowLogs": True}, 1), ("prod", {"flowLogs": False}, 0),
+])
+def test_flow_logs_follow_the_stage(build, stage, settings, expected):
+    plan = build(lambda: Vpc("Vpc"), stage=stage, **settings)
+    assert len(plan.of_type("aws:ec2/flowLog:FlowLog")) == expected
