@@ -169,7 +169,7 @@ def test_negative_load_is_refused() -> None:
 
 
 def test_flow_logs_and_database_log_exports_are_priced_idle_and_under_load() -> None:
-    resources = _cluster(0.5) + [Resource("aws:ec2/flowLog:FlowLog", "flow", {
+    resources = [*_cluster(0.5), Resource("aws:ec2/flowLog:FlowLog", "flow", {
         "logDestinationType": "cloud-watch-logs", "trafficType": "ALL"})]
     resources[0].inputs["enabledCloudwatchLogsExports"] = ["postgresql"]
     assumptions, prices = PRICES["assumptions"], PRICES["prices"]
