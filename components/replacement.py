@@ -108,6 +108,8 @@ def _set(value: Any) -> bool:
 def pinned(identity: Identity, inputs: Mapping[str, Any], *, camel_case: bool = False) -> bool:
     """True when the inputs fix the identity and set an input that forces a replacement."""
     key = (lambda name: camel(name)) if camel_case else (lambda name: name)
+    if identity.prefix and _set(inputs.get(key(identity.prefix))):
+        return False  # AWS completed the name (state reports it beside the prefix)
     return _set(inputs.get(key(identity.name))) and any(_set(inputs.get(key(f))) for f in identity.forcing)
 
 

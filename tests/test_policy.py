@@ -142,3 +142,14 @@ def test_another_projects_stack_is_judged_by_its_own_protection() -> None:
     ]
     reported = _violations("prot-stateful", bootstrap, stage="shared")
     assert [urn for _, urn in reported] == ["urn:pulumi:shared::harbor-bootstrap::aws:kms/key:Key::secrets"]
+
+
+def test_a_prefixed_name_reported_by_state_is_not_a_pinned_name() -> None:
+    # CrossGuard sees outputs: a prefixed group reports the name AWS completed as well.
+    group = Resource("aws:ec2/securityGroup:SecurityGroup", "db-sg", {
+        "name": "harbor-prod-db-20261122073000000000000001", "namePrefix": "harbor-prod-db-",
+        "description": "Postgres", "vpcId": "vpc-1"})
+    assert _violations("replace-name", [group], PROTECT_PROD) == []
+    pinned = Resource("aws:ec2/securityGroup:SecurityGroup", "db-sg", {
+        "name": "harbor-prod-db", "description": "Postgres", "vpcId": "vpc-1"})
+    assert len(_violations("replace-name", [pinned], PROTECT_PROD)) == 1

@@ -313,9 +313,11 @@ def test_server_logs_go_to_a_log_group_with_the_stages_retention(build):
     plan = build(database(), stage="prod", logRetentionDays=30)
     db = cluster(plan)
     assert db.inputs["enabledCloudwatchLogsExports"] == ["postgresql"]
-    group = plan.one("aws:cloudwatch/logGroup:LogGroup")
+    group = plan.named("Database-log_group")
     assert group.inputs == {"name": "/aws/rds/cluster/harbor-prod-database/postgresql", "retentionInDays": 30}
     assert group.urn in db.dependencies
+    # ...and so does everything built on the cluster, through it.
+    assert plan.waits_for(plan.one(INSTANCE), group) and not plan.waits_for(group, db)
 
 
 def test_each_generation_of_a_cluster_gets_its_own_final_snapshot_name():
