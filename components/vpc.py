@@ -452,7 +452,7 @@ class Vpc(Component):
             },
             key=role_name,
         )
-        self.child(
+        attachment = self.child(
             "instance_role_policy",
             aws.iam.RolePolicyAttachment,
             {
@@ -461,11 +461,14 @@ class Vpc(Component):
             },
             key=role_name,
         )
+        # The instance reaches SSM at boot with this profile; the policy must be attached by then
+        # (and stay attached until the instance is gone), so the profile waits for it.
         return self.child(
             "instance_profile",
             aws.iam.InstanceProfile,
             {"name": self.physical_name("iam.role", suffix=f"-{role_name}"), "role": role.name},
             key=role_name,
+            opts=pulumi.ResourceOptions(depends_on=[attachment]),
         )
 
     def _nat_instances(self, count: int) -> list[dict[str, pulumi.Input[str]]]:

@@ -204,7 +204,8 @@ class StageConfig(_Settings):
     nat_instance_type: str = Field("t4g.nano", pattern=r"^[a-z][a-z0-9-]*\.[a-z0-9]+$")
     az_count: int = Field(2, ge=1, le=6, description="availability zones to spread across")
     availability_zones: tuple[str, ...] | None = Field(
-        None, description="explicit zone names instead of the first azCount of the region"
+        None, description="explicit zone names instead of the region's first azCount standard zones "
+        "by name; write them here to pin a stage's zones for good"
     )
     domain: str | None = Field(None, description="apex domain; prod serves at the apex")
     dns: DnsProvider = Field("route53", description="who hosts the zone")

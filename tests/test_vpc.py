@@ -423,3 +423,9 @@ def test_prod_records_its_traffic_to_a_log_group_with_the_stages_retention(plan_
 def test_flow_logs_follow_the_stage(build, stage, settings, expected):
     plan = build(lambda: Vpc("Vpc"), stage=stage, **settings)
     assert len(plan.of_type("aws:ec2/flowLog:FlowLog")) == expected
+
+
+def test_nat_instances_wait_for_the_ssm_policy_of_their_profile(build):
+    plan = build(lambda: Vpc("Vpc"))
+    attachment = plan.one("aws:iam/rolePolicyAttachment:RolePolicyAttachment")
+    assert plan.waits_for(plan.one(INSTANCE), attachment)
