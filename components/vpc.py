@@ -206,10 +206,9 @@ class Vpc(Component):
 
         self.public_subnets: list[aws.ec2.Subnet] = []
         self.private_subnets: list[aws.ec2.Subnet] = []
-        for zone, public_cidr, private_cidr in zip(
-            self.availability_zones, public_cidrs, private_cidrs, strict=True
+        for index, (zone, public_cidr, private_cidr) in enumerate(
+            zip(self.availability_zones, public_cidrs, private_cidrs, strict=True)
         ):
-            suffix = zone[-1:]
             self.public_subnets.append(
                 self.child(
                     "public_subnet",
@@ -222,7 +221,7 @@ class Vpc(Component):
                         "map_public_ip_on_launch": False,
                         "tags": self._name_tag(f"-public-{zone}"),
                     },
-                    key=suffix,
+                    **self._zone_slot("public_subnet", index),
                 )
             )
             self.private_subnets.append(
@@ -236,7 +235,7 @@ class Vpc(Component):
                         "map_public_ip_on_launch": False,
                         "tags": self._name_tag(f"-private-{zone}"),
                     },
-                    key=suffix,
+                    **self._zone_slot("private_subnet", index),
                 )
             )
 
@@ -255,12 +254,12 @@ class Vpc(Component):
             },
             key="internet",
         )
-        for zone, subnet in zip(self.availability_zones, self.public_subnets, strict=True):
+        for index, subnet in enumerate(self.public_subnets):
             self.child(
                 "route_table_association",
                 aws.ec2.RouteTableAssociation,
                 {"route_table_id": public_table.id, "subnet_id": subnet.id},
-                key=f"public-{zone[-1:]}",
+                **self._zone_slot("route_table_association", index, "public-"),
             )
 
         self.security_group = self._component_group(vpc_id)
@@ -268,19 +267,18 @@ class Vpc(Component):
         nat_targets = self._nat(nat_count)
         self.private_route_tables: list[aws.ec2.RouteTable] = []
         for index, (zone, subnet) in enumerate(zip(self.availability_zones, self.private_subnets, strict=True)):
-            key = zone[-1:]
             table = self.child(
                 "private_route_table",
                 aws.ec2.RouteTable,
                 {"vpc_id": vpc_id, "tags": self._name_tag(f"-private-{zone}")},
-                key=key,
+                **self._zone_slot("private_route_table", index),
             )
             self.private_route_tables.append(table)
             self.child(
                 "route_table_association",
                 aws.ec2.RouteTableAssociation,
                 {"route_table_id": table.id, "subnet_id": subnet.id},
-                key=f"private-{key}",
+                **self._zone_slot("route_table_association", index, "private-"),
             )
             if nat_targets:
                 # Zones beyond natCount share a NAT in another zone: cheaper, one hop further.
@@ -289,7 +287,7 @@ class Vpc(Component):
                     "nat_route",
                     aws.ec2.Route,
                     {"route_table_id": table.id, "destination_cidr_block": "0.0.0.0/0", **target},
-                    key=key,
+                    **self._zone_slot("nat_route", index),
                 )
 
         route_table_ids = [table.id for table in self.private_route_tables]
@@ -414,7 +412,7 @@ class Vpc(Component):
                 zone = self.availability_zones[index]
                 eip = self.child(
                     "nat_eip", aws.ec2.Eip, {"domain": "vpc", "tags": self._name_tag(f"-nat-{zone}")},
-                    key=zone[-1:],
+                    **self._zone_slot("nat_eip", index),
                 )
                 gateway = self.child(
                     "nat_gateway",
@@ -424,8 +422,8 @@ class Vpc(Component):
                         "subnet_id": self.public_subnets[index].id,
                         "tags": self._name_tag(f"-nat-{zone}"),
                     },
-                    key=zone[-1:],
-                    opts=pulumi.ResourceOptions(depends_on=[self.internet_gateway]),
+                    **self._zone_slot("nat_gateway", index, opts=pulumi.ResourceOptions(
+                        depends_on=[self.internet_gateway])),
                 )
                 self.nat_public_ips.append(eip.public_ip)
                 targets.append({"nat_gateway_id": gateway.id})
@@ -511,16 +509,16 @@ class Vpc(Component):
                     "root_block_device": {"encrypted": True, "volume_type": "gp3"},
                     "tags": self._name_tag(f"-nat-{zone}"),
                 },
-                key=zone[-1:],
-                # The lookup returns the newest fck-nat release; without this every release would
-                # replace the running NATs (and cut private traffic) on the next deploy.
-                opts=pulumi.ResourceOptions(ignore_changes=["ami"], depends_on=[self.internet_gateway]),
+                # The lookup returns the newest fck-nat release; without ignoring it every release
+                # would replace the running NATs (and cut private traffic) on the next deploy.
+                **self._zone_slot("nat_instance", index, opts=pulumi.ResourceOptions(
+                    ignore_changes=["ami"], depends_on=[self.internet_gateway])),
             )
             eip = self.child(
                 "nat_eip",
                 aws.ec2.Eip,
                 {"domain": "vpc", "instance": instance.id, "tags": self._name_tag(f"-nat-{zone}")},
-                key=zone[-1:],
+                **self._zone_slot("nat_eip", index),
             )
             self.nat_instance_ids.append(instance.id)
             self.nat_public_ips.append(eip.public_ip)
@@ -643,6 +641,23 @@ class Vpc(Component):
             # Delivery starts at create: the role must already be allowed to write.
             opts=pulumi.ResourceOptions(depends_on=[policy]),
         )
+
+    def _zone_slot(
+        self, role: str, index: int, prefix: str = "", opts: pulumi.ResourceOptions | None = None
+    ) -> dict[str, Any]:
+        """``key`` and ``opts`` of a per-zone child: named by position (``az1``, ``az2``), not by zone.
+
+        A zone moved in the stage file then replaces the subnet in that slot (the old one is
+        deleted first: its CIDR is the new one's) together with what sits in it, instead of
+        creating a subnet with the same CIDR before the old one is gone. Stacks deployed when
+        children were named by zone letter (``Vpc-private_subnet-a``) keep them through the alias.
+        """
+        letter = self.availability_zones[index][-1:]
+        earlier = pulumi.Alias(name=f"{self.component_name}-{role}-{prefix}{letter}")
+        return {
+            "key": f"{prefix}az{index + 1}",
+            "opts": pulumi.ResourceOptions.merge(pulumi.ResourceOptions(aliases=[earlier]), opts),
+        }
 
     def _name_tag(self, suffix: str = "") -> dict[str, str]:
         """The Name tag the EC2 console shows; app and stage tags come from the provider."""

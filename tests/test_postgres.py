@@ -80,7 +80,7 @@ def test_prod_cluster_is_encrypted_protected_backed_up_14_days_and_keeps_a_final
 
 def test_prod_cluster_sits_in_the_private_subnets_only(real_plan):
     plan = real_plan("prod")
-    private = sorted(f"subnet-{short_id('subnet', f'Vpc-private_subnet-{z}')}" for z in "ab")
+    private = sorted(f"subnet-{short_id('subnet', f'Vpc-private_subnet-az{z}')}" for z in "12")
     group = plan.one("aws:rds/subnetGroup:SubnetGroup").inputs
     assert sorted(group["subnetIds"]) == private
     assert cluster(plan).inputs["dbSubnetGroupName"] == group["name"]

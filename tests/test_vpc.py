@@ -174,12 +174,12 @@ def test_instance_type_comes_from_the_stage(build):
 def test_private_routes_go_through_a_nat_instance(build):
     one = build(lambda: Vpc("Vpc"), natCount=1)
     assert len(nat_routes(one)) == 2
-    assert {r.inputs["networkInterfaceId"] for r in nat_routes(one)} == {mock_id("eni", "Vpc-nat_instance-a")}
+    assert {r.inputs["networkInterfaceId"] for r in nat_routes(one)} == {mock_id("eni", "Vpc-nat_instance-az1")}
     assert all(r.inputs["destinationCidrBlock"] == "0.0.0.0/0" for r in nat_routes(one))
     two = build(lambda: Vpc("Vpc"), stage="prod", natCount=2)
     assert {r.name: r.inputs["networkInterfaceId"] for r in nat_routes(two)} == {
-        "Vpc-nat_route-a": mock_id("eni", "Vpc-nat_instance-a"),
-        "Vpc-nat_route-b": mock_id("eni", "Vpc-nat_instance-b"),
+        "Vpc-nat_route-az1": mock_id("eni", "Vpc-nat_instance-az1"),
+        "Vpc-nat_route-az2": mock_id("eni", "Vpc-nat_instance-az2"),
     }
 
 
@@ -188,8 +188,8 @@ def test_managed_nat_puts_a_gateway_with_an_elastic_ip_in_each_public_subnet(bui
     gateways = plan.of_type("aws:ec2/natGateway:NatGateway")
     assert len(gateways) == 2 and not plan.of_type(INSTANCE)
     assert {g.name: g.inputs["subnetId"] for g in gateways} == {
-        "Vpc-nat_gateway-a": mock_id("subnet", "Vpc-public_subnet-a"),
-        "Vpc-nat_gateway-b": mock_id("subnet", "Vpc-public_subnet-b"),
+        "Vpc-nat_gateway-az1": mock_id("subnet", "Vpc-public_subnet-az1"),
+        "Vpc-nat_gateway-az2": mock_id("subnet", "Vpc-public_subnet-az2"),
     }
     assert all(g.inputs["allocationId"].startswith("eipalloc-") for g in gateways)
     assert all(r.inputs["natGatewayId"].startswith("nat-") for r in nat_routes(plan))
@@ -328,13 +328,17 @@ def test_a_security_group_description_change_replaces_beside_the_old_group(build
     assert replacement_outcome(old, new) == "coexist"
 
 
-def test_moving_subnets_to_another_zone_deletes_each_old_subnet_first(build):
-    before = build(lambda: Vpc("Vpc"))
-    after = build(lambda: Vpc("Vpc", transform={"private_subnet": {"availability_zone": "us-east-1c"}}))
-    for old, new in zip(subnets(before, "private"), subnets(after, "private"), strict=True):
+def test_moving_a_zone_in_the_stage_file_replaces_that_slots_subnets_old_first(build):
+    before = build(lambda: Vpc("Vpc"), availabilityZones=["us-east-1a", "us-east-1b"])
+    after = build(lambda: Vpc("Vpc"), availabilityZones=["us-east-1a", "us-east-1c"])
+    for kind in ("public", "private"):
+        (kept_old, moved_old), (kept_new, moved_new) = subnets(before, kind), subnets(after, kind)
+        # Same slot, same logical name: a replacement, not a new subnet beside the old one.
+        assert moved_new.name == moved_old.name == f"Vpc-{kind}_subnet-az2"
+        assert kept_new.inputs == kept_old.inputs
         # Same CIDR in the same VPC: two generations cannot coexist, so the old goes first.
-        assert new.inputs["cidrBlock"] == old.inputs["cidrBlock"]
-        assert replacement_outcome(old, new) == "delete-first"
+        assert moved_new.inputs["cidrBlock"] == moved_old.inputs["cidrBlock"]
+        assert replacement_outcome(moved_old, moved_new) == "delete-first"
 
 
 def _zones_planned(build, zones, **settings) -> list[str]:
