@@ -58,6 +58,8 @@ class PlannedResource:
     """URNs this resource waits for at create (and outlives at delete): explicit
     ``depends_on``, its parent, and every resource whose output feeds one of its inputs."""
     delete_before_replace: bool = False
+    aliases: list[str] = field(default_factory=list)
+    """Earlier logical names this resource answers to (state under them is moved, not replaced)."""
 
     def to_json(self) -> dict[str, Any]:
         """The resource in the plan JSON contract (DESIGN.md)."""
@@ -228,6 +230,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                 ignore_changes=list(request.ignoreChanges),
                 dependencies=_dependencies(request, parent),
                 delete_before_replace=bool(request.deleteBeforeReplace),
+                aliases=[a.spec.name for a in request.aliases if a.HasField("spec") and a.spec.name],
             )
         )
         return response

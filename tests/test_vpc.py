@@ -339,6 +339,10 @@ def test_moving_a_zone_in_the_stage_file_replaces_that_slots_subnets_old_first(b
         # Same CIDR in the same VPC: two generations cannot coexist, so the old goes first.
         assert moved_new.inputs["cidrBlock"] == moved_old.inputs["cidrBlock"]
         assert replacement_outcome(moved_old, moved_new) == "delete-first"
+    # Stacks deployed when subnets were named by zone letter keep their state under the new names.
+    assert before.named("Vpc-private_subnet-az2").aliases == ["Vpc-private_subnet-b"]
+    assert before.named("Vpc-route_table_association-public-az1").aliases == [
+        "Vpc-route_table_association-public-a"]
 
 
 def _zones_planned(build, zones, **settings) -> list[str]:
