@@ -89,7 +89,9 @@ persona.subscribe("app/functions/worker.handler", link=[table])
 # SigV4-signed (IAM) requests instead.
 api = ApiGatewayV2("Api", domain=app.stage.domain_for("api"))
 api_auth = {"jwt": app.stage.auth.model_dump()} if app.stage.auth else "iam"
-api_function = {"link": [table, artifacts, database, secrets.SecretKey, tasks], "vpc": vpc}
+# Link only what the handlers use (items.py reads Table, SecretKey and TaskTopic): a database
+# link would put them in the VPC, behind the NAT, with network interfaces to release on destroy.
+api_function = {"link": [table, secrets.SecretKey, tasks]}
 item_routes = {
     "GET /items": "list_items",
     "POST /items": "create",

@@ -196,7 +196,9 @@ class ApiGatewayV2(Component):
         self.api = self.child(
             "api",
             aws.apigatewayv2.Api,
-            {"name": api_name, "protocol_type": "HTTP", "cors_configuration": self._cors()},
+            {"name": api_name, "protocol_type": "HTTP", "cors_configuration": self._cors(),
+             # The default endpoint answers IPv6 clients too, like the custom domain.
+             "ip_address_type": "dualstack"},
         )
         throttle = a.throttle or ThrottleArgs(
             rate_limit=stage.api_throttle.rate_limit, burst_limit=stage.api_throttle.burst_limit
@@ -415,6 +417,9 @@ class ApiGatewayV2(Component):
                     "certificate_arn": certificate_arn,
                     "endpoint_type": "REGIONAL",
                     "security_policy": "TLS_1_2",
+                    # Answers on IPv6 as well, so the AAAA alias beside the A alias resolves to
+                    # an endpoint that serves it (the default, ipv4, has no IPv6 address).
+                    "ip_address_type": "dualstack",
                 },
             },
         )

@@ -307,7 +307,8 @@ class Bucket(Component):
             self.child(
                 "lifecycle",
                 aws.s3.BucketLifecycleConfiguration,
-                {"bucket": bucket_id, "rules": [_lifecycle_rule(rule) for rule in a.lifecycle]},
+                {"bucket": bucket_id,
+                 "rules": [_lifecycle_rule(rule, versioned=versioned) for rule in a.lifecycle]},
             )
         if a.cors:
             self.child(
@@ -504,7 +505,17 @@ def tls_only_policy(bucket_arn: str) -> str:
     return policy_json(deny_insecure_transport("s3:*", [bucket_arn, f"{bucket_arn}/*"]))
 
 
-def _lifecycle_rule(rule: LifecycleRule) -> dict[str, Any]:
+def _lifecycle_rule(rule: LifecycleRule, versioned: bool = False) -> dict[str, Any]:
+    """One S3 lifecycle rule. On a versioned bucket old versions follow the user's rule too.
+
+    In a versioned bucket an expiry only hides the object behind a delete marker; the data
+    stays as a noncurrent version, billed forever. So there old versions expire after the
+    rule's ``noncurrent_expiration_days``, else after its ``expiration_days``, and move
+    between storage classes as its transitions say (counted from when they became old). Once
+    a marker has no versions left behind it, S3 removes it itself for a rule with a
+    ``days`` expiry; a rule without one asks for that cleanup (``expired_object_delete_marker``,
+    which S3 allows only without ``days``).
+    """
     spec: dict[str, Any] = {
         "id": rule.id,
         "status": "Enabled" if rule.enabled else "Disabled",
@@ -516,8 +527,16 @@ def _lifecycle_rule(rule: LifecycleRule) -> dict[str, Any]:
         spec["transitions"] = [
             {"days": t.days, "storage_class": t.storage_class} for t in rule.transitions
         ]
-    if rule.noncurrent_expiration_days:
-        spec["noncurrent_version_expiration"] = {"noncurrent_days": rule.noncurrent_expiration_days}
+    noncurrent_days = rule.noncurrent_expiration_days or (rule.expiration_days if versioned else None)
+    if noncurrent_days:
+        spec["noncurrent_version_expiration"] = {"noncurrent_days": noncurrent_days}
+    if versioned and rule.transitions:
+        spec["noncurrent_version_transitions"] = [
+            {"noncurrent_days": t.days, "storage_class": t.storage_class}
+            for t in rule.transitions if noncurrent_days is None or t.days < noncurrent_days
+        ]
+    if versioned and not rule.expiration_days:
+        spec["expiration"] = {"expired_object_delete_marker": True}
     if rule.abort_incomplete_upload_days:
         spec["abort_incomplete_multipart_upload"] = {
             "days_after_initiation": rule.abort_incomplete_upload_days

@@ -20,7 +20,8 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from components.removal import removal_transformation
+from components.removal import removal_transformation, retains
+from components.replacement import replacement_transformation
 from stages import StageConfig, load_current_stage
 
 
@@ -203,6 +204,10 @@ def start_app(stage: StageConfig | None = None) -> App:
     _lookups.clear()
     stage = stage or load_current_stage()
     pulumi.runtime.register_stack_transformation(removal_transformation(stage))
+    # Every resource with a fixed name gets a way to be replaced (components/replacement.py).
+    pulumi.runtime.register_stack_transformation(
+        replacement_transformation(lambda resource_type: retains(stage, resource_type))
+    )
     gate = registration_gate()
     app = App(stage=stage, provider=_aws_provider(stage, stage.region, stage_tags(stage), gate), gate=gate)
     pulumi.runtime.register_stack_transformation(stage_provider_transformation(lambda: app.provider))

@@ -272,13 +272,17 @@ class Function(Component):
                 ),
             },
         )
+        # Everything the role needs is a dependency of the function: created before it, and on
+        # destroy detached only after Lambda has deleted the function (and, in a VPC, released
+        # its network interfaces, which needs the VPC access policy still in place).
+        role_grants: list[pulumi.Resource] = []
         for managed in [BASIC_EXECUTION_POLICY] + ([VPC_EXECUTION_POLICY] if vpc_config else []):
-            self.child(
+            role_grants.append(self.child(
                 "execution_policy",
                 aws.iam.RolePolicyAttachment,
                 {"role": self.role.name, "policy_arn": managed},
                 key=managed.rsplit("/", 1)[-1],
-            )
+            ))
         grants = [p for link in self.links for p in link.link_permissions()] + list(a.permissions)
         policy = None
         if grants:
@@ -300,7 +304,7 @@ class Function(Component):
         variables = pulumi.Output.all(pulumi.Output.from_input(a.environment), bundle).apply(
             lambda parts: self._environment(parts[0], parts[1])
         )
-        depends: list[pulumi.Resource] = [self.log_group, *code.waits_for] + ([policy] if policy else [])
+        depends: list[pulumi.Resource] = [self.log_group, *role_grants, *code.waits_for] + ([policy] if policy else [])
         self.function: aws.lambda_.Function = self.child(
             "function",
             aws.lambda_.Function,

@@ -36,16 +36,22 @@ import pulumi_aws as aws
 from pydantic import Field, field_validator, model_validator
 
 from components.base import Component, ComponentArgs
+from components.generation import GenerationId
 from components.linking import Permission
 from components.vpc import Vpc
 from stages.model import DatabaseSizing
 
 PORT = 5432
 ENGINE = "aurora-postgresql"
-DEFAULT_VERSION = "17.4"
+# A major version follows AWS's minor upgrades: the provider keeps a configured "17" while the
+# cluster runs 17.x (terraform-provider-aws internal/service/rds compareActualEngineVersion; the
+# running version is `engine_version_actual`), so no deploy tries to go back.
+DEFAULT_VERSION = "17"
 # Oldest minor of each major that supports min_capacity 0 with auto-pause.
 AUTO_PAUSE_MINIMUM = {13: 15, 14: 12, 15: 7, 16: 3, 17: 4}
-_VERSION = re.compile(r"^(\d+)\.(\d+)$")
+_VERSION = re.compile(r"^(\d+)(?:\.(\d+))?$")
+# Aurora PostgreSQL writes these logs; `postgresql` is the server log (errors, slow statements).
+LOG_EXPORTS = ("postgresql",)
 _IDENTIFIER = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 RESERVED_USERNAMES = frozenset({"rdsadmin", "rdsrepladmin", "rds_superuser", "public"})
 
@@ -64,7 +70,9 @@ class PostgresArgs(ComponentArgs):
 
     vpc: Vpc = Field(description="the Vpc whose private subnets hold the database")
     version: str = Field(
-        DEFAULT_VERSION, description="Aurora PostgreSQL engine version, major.minor (e.g. 16.8, 17.4)"
+        DEFAULT_VERSION,
+        description="Aurora PostgreSQL major version (e.g. '17': AWS applies minor upgrades, no diff "
+        "follows) or a pinned major.minor (e.g. '16.8': minor upgrades off, you move it)",
     )
     database: str | None = Field(
         None, description="database created with the cluster; default: the app name with _ for -"
@@ -87,8 +95,9 @@ class PostgresArgs(ComponentArgs):
         match = _VERSION.match(version)
         if not match or int(match.group(1)) < 14:
             raise ValueError(
-                f"version {version!r} must be an Aurora PostgreSQL major.minor from 14 on, like "
-                f"{DEFAULT_VERSION} or 16.8 (AWS no longer creates clusters of older majors)"
+                f"version {version!r} must be an Aurora PostgreSQL major from 14 on, like "
+                f"{DEFAULT_VERSION}, or a pinned major.minor like 16.8 (AWS no longer creates "
+                "clusters of older majors)"
             )
         return version
 
@@ -120,12 +129,14 @@ def check_auto_pause(version: str, sizing: DatabaseSizing) -> None:
     """Aurora pauses at 0 ACU only from certain minors on; say which when the version is older."""
     if sizing.min_capacity != 0:
         return
-    major, minor = (int(part) for part in version.split("."))
-    needed = AUTO_PAUSE_MINIMUM.get(major, 0)
-    if minor < needed:
+    major, _, pinned = version.partition(".")
+    if not pinned:
+        return  # a new cluster of a major gets AWS's default minor, past every minimum below
+    needed = AUTO_PAUSE_MINIMUM.get(int(major), 0)
+    if int(pinned) < needed:
         raise ValueError(
             f"minCapacity 0 (auto-pause) needs Aurora PostgreSQL {major}.{needed} or later, not "
-            f"{version}; raise version or set minCapacity to 0.5"
+            f"{version}; raise version (or give the major only, {major}) or set minCapacity to 0.5"
         )
 
 
@@ -149,7 +160,7 @@ class Postgres(Component):
     Outputs: ``host`` (the proxy's endpoint when ``proxy``), ``port``, ``database``,
     ``username``, ``secret_arn``, ``cluster_arn``, ``cluster_id``, ``security_group_id``, ``url``.
     Transformable children: ``subnet_group``, ``security_group``, ``parameter_group``,
-    ``cluster``, ``instance``, ``proxy_role``, ``proxy_role_policy``, ``proxy``,
+    ``log_group``, ``cluster``, ``instance``, ``proxy_role``, ``proxy_role_policy``, ``proxy``,
     ``proxy_target_group``, ``proxy_target``.
     """
 
@@ -157,7 +168,7 @@ class Postgres(Component):
     sst_type: ClassVar[str] = "sst.aws.Postgres"
     Args: ClassVar[type[ComponentArgs]] = PostgresArgs
     transformable: ClassVar[tuple[str, ...]] = (
-        "subnet_group", "security_group", "parameter_group", "cluster", "instance",
+        "subnet_group", "security_group", "parameter_group", "log_group", "cluster", "instance",
         "proxy_role", "proxy_role_policy", "proxy", "proxy_target_group", "proxy_target",
     )
 
@@ -184,7 +195,7 @@ class Postgres(Component):
                 f"Aurora needs subnets in at least two zones and Vpc {vpc.component_name!r} has "
                 f"{len(vpc.private_subnet_ids)}; set azCount to 2 or more"
             )
-        major = a.version.split(".")[0]
+        major, _, pinned_minor = a.version.partition(".")
         database = a.database or re.sub(r"[^a-z0-9_]", "_", stage.app.lower())
         backup_days = a.backup_days or stage.backup_days
         protect = stage.protect if a.deletion_protection is None else a.deletion_protection
@@ -230,6 +241,27 @@ class Postgres(Component):
                 "parameters": [{"name": "rds.force_ssl", "value": "1", "apply_method": "immediate"}],
             },
         )
+        cluster_identifier = self.physical_name("rds.cluster")
+        # RDS exports the server log to this group; made here first, so it has the stage's
+        # retention instead of the never-expiring group RDS would create.
+        self.log_group = self.child(
+            "log_group",
+            aws.cloudwatch.LogGroup,
+            {"name": f"/aws/rds/cluster/{cluster_identifier}/postgresql",
+             "retention_in_days": stage.log_retention_days},
+        )
+        final_snapshot: pulumi.Input[str] | None = None
+        if keep_snapshot:
+            # A final snapshot name is taken for good; one per generation of the cluster, so a
+            # stage destroyed and created again never meets the previous generation's snapshot.
+            generation = GenerationId(
+                f"{self.component_name}-generation",
+                keepers={"cluster": cluster_identifier},
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+            final_snapshot = generation.hex.apply(
+                lambda suffix: self.physical_name("rds.snapshot", suffix=f"-final-{suffix}")
+            )
         scaling: dict[str, Any] = {
             "min_capacity": sizing.min_capacity,
             "max_capacity": sizing.max_capacity,
@@ -240,10 +272,15 @@ class Postgres(Component):
             "cluster",
             aws.rds.Cluster,
             {
-                "cluster_identifier": self.physical_name("rds.cluster"),
+                "cluster_identifier": cluster_identifier,
                 "engine": ENGINE,
                 "engine_mode": "provisioned",
                 "engine_version": a.version,
+                # A new version (or major) in code is applied by this deploy, not at some later
+                # maintenance window that would leave state and AWS disagreeing until then.
+                "apply_immediately": True,
+                "allow_major_version_upgrade": True,
+                "enabled_cloudwatch_logs_exports": list(LOG_EXPORTS),
                 "database_name": database,
                 "master_username": a.username,
                 "manage_master_user_password": True,
@@ -259,14 +296,11 @@ class Postgres(Component):
                 "copy_tags_to_snapshot": True,
                 "deletion_protection": protect,
                 "skip_final_snapshot": not keep_snapshot,
-                # Stage-stable, so a runbook (or a restore) always knows where the data went. AWS
-                # refuses to overwrite a snapshot, so a second delete of the stage stops until the
-                # old one is restored or removed; that stop is safer than a silently lost copy.
-                "final_snapshot_identifier": (
-                    self.physical_name("rds.snapshot", suffix="-final") if keep_snapshot else None
-                ),
+                # {app}-{stage}-{name}-final-<generation>: findable by prefix for a restore.
+                "final_snapshot_identifier": final_snapshot,
                 "enable_http_endpoint": a.data_api,
             },
+            opts=pulumi.ResourceOptions(depends_on=[self.log_group]),
         )
         self.instance = self.child(
             "instance",
@@ -276,12 +310,13 @@ class Postgres(Component):
                 "cluster_identifier": self.cluster.id,
                 "instance_class": "db.serverless",
                 "engine": ENGINE,
-                "engine_version": self.cluster.engine_version,
+                # No engine_version: an Aurora instance runs its cluster's version.
                 "db_subnet_group_name": subnet_group.name,
                 "publicly_accessible": False,
-                # The version in code stays the truth: an automatic minor upgrade would make the
-                # next deploy try to go back. Upgrade by changing `version`.
-                "auto_minor_version_upgrade": False,
+                # With a major version AWS applies minor upgrades (security fixes) in the
+                # maintenance window; a pinned minor is the user's to move.
+                "auto_minor_version_upgrade": not pinned_minor,
+                "apply_immediately": True,
             },
         )
 

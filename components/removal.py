@@ -2,7 +2,8 @@
 
 * ``remove``: ``pulumi destroy`` deletes everything.
 * ``retain``: data stores (tables, buckets, database clusters and instances, secrets,
-  KMS keys) are left in the account when deleted from the stack.
+  KMS keys) are left in the account when deleted from the stack, with what a kept
+  database sits in (its subnet and parameter groups, security groups, the VPC and subnets).
 * ``retain-all``: every resource is left in the account.
 * ``protect``: Pulumi refuses to delete data stores at all, and :func:`destroy_guard`
   (the last line of ``__main__.py``) adds one protected resource that depends on every
@@ -47,6 +48,24 @@ STATEFUL_TYPES: frozenset[str] = frozenset(
 )
 
 
+# What a retained database needs to stay usable, and what a retained resource still points at:
+# a stack removed later (after protection is lifted) must not fail deleting a subnet, group or
+# VPC the kept cluster still sits in. SST's `retain` keeps the same network and RDS types
+# (platform/src/auto/run.ts); security groups are kept too because the cluster and the rules
+# that admit its clients reference them.
+KEPT_WITH_DATA: frozenset[str] = frozenset(
+    {
+        "aws:rds/subnetGroup:SubnetGroup",
+        "aws:rds/clusterParameterGroup:ClusterParameterGroup",
+        "aws:rds/parameterGroup:ParameterGroup",
+        "aws:ec2/securityGroup:SecurityGroup",
+        "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup",
+        "aws:ec2/vpc:Vpc",
+        "aws:ec2/subnet:Subnet",
+    }
+)
+
+
 def is_stateful(resource_type: str) -> bool:
     """True when deleting a resource of this type loses data."""
     return resource_type in STATEFUL_TYPES
@@ -58,7 +77,7 @@ def retains(stage: StageConfig, resource_type: str, custom: bool = True) -> bool
         return False
     if stage.removal == "retain-all":
         return True
-    return stage.removal == "retain" and is_stateful(resource_type)
+    return stage.removal == "retain" and (is_stateful(resource_type) or resource_type in KEPT_WITH_DATA)
 
 
 def protects(stage: StageConfig, resource_type: str) -> bool:

@@ -21,6 +21,8 @@ a zone later never renumbers an existing subnet (a renumbered subnet is a replac
 from __future__ import annotations
 
 import ipaddress
+import json
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar, Literal
 
@@ -34,12 +36,19 @@ from stages.model import SharedVpc
 
 NatType = Literal["none", "ec2", "managed"]
 
-# fck-nat publishes its AMIs from this account; arm64 images run on t4g.nano (seed 002).
+# fck-nat publishes its AMIs from this account, for arm64 (t4g.nano, seed 002) and x86_64.
 FCK_NAT_OWNER = "568608671756"
 FCK_NAT_NAME = "fck-nat-al2023-*"
 AMAZON_OWNER = "amazon"
-AL2023_NAME = "al2023-ami-2023.*-kernel-*-arm64"
+AL2023_NAME = "al2023-ami-2023.*-kernel-*-{architecture}"
+# EC2 family names: a "g" right after the generation marks AWS Graviton (arm64): t4g, c7gn,
+# m8g, x2gd, im4gn; a1 is the first Graviton. Families without it are x86_64 (t3, t3a, c7i).
+_FAMILY = re.compile(r"^(?P<series>[a-z]+)(?P<generation>\d+)(?P<options>[a-z-]*)$")
+# Families EC2 runs only on dedicated hosts or as bare metal; no NAT image or sense for them.
+_NOT_FOR_NAT = ("mac", "u-", "f1", "vt1")
 SSM_POLICY = "AmazonSSMManagedInstanceCore"
+# What the flow-logs service does with an existing group: add its streams and write to them.
+FLOW_LOG_ACTIONS = ("logs:CreateLogStream", "logs:DescribeLogStreams", "logs:PutLogEvents")
 
 # 16 blocks: public subnets take blocks 0-5, private ones 8-13, for up to six zones.
 SPLIT_BITS = 4
@@ -60,6 +69,9 @@ class VpcArgs(ComponentArgs):
         None,
         description="join this VPC ({id, private_subnet_ids, public_subnet_ids}) and create only the "
         "components' security group in it; default: the stage's sharedVpc, else a new VPC",
+    )
+    flow_logs: bool | None = Field(
+        None, description="record traffic to CloudWatch Logs; default: the stage's flowLogs (on in prod)"
     )
 
     @field_validator("cidr")
@@ -83,6 +95,23 @@ class VpcArgs(ComponentArgs):
         return cidr
 
 
+def instance_architecture(instance_type: str) -> Literal["arm64", "x86_64"]:
+    """The CPU architecture of an EC2 instance type, for picking its image.
+
+    Raises ``ValueError`` naming the problem for a type no NAT image runs on.
+    """
+    family = instance_type.split(".", 1)[0]
+    match = _FAMILY.match(family)
+    if family == "a1":
+        return "arm64"
+    if match is None or family.startswith(_NOT_FOR_NAT) or ".metal" in instance_type:
+        raise ValueError(
+            f"natInstanceType {instance_type!r} is not a general EC2 type a NAT image runs on; use a "
+            "Graviton type such as t4g.nano (arm64) or an x86_64 one such as t3.nano"
+        )
+    return "arm64" if match.group("options").startswith("g") else "x86_64"
+
+
 def subnet_cidrs(cidr: str, zones: int) -> tuple[list[str], list[str]]:
     """The public and private subnet ranges for ``zones`` zones, carved from ``cidr``."""
     blocks = list(ipaddress.IPv4Network(cidr).subnets(prefixlen_diff=SPLIT_BITS))
@@ -102,7 +131,8 @@ class Vpc(Component):
     ``private_route_table``, ``nat_route``, ``route_table_association``, ``security_group``,
     ``nat_security_group``, ``instance_role``, ``instance_role_policy``, ``instance_profile``
     (NAT instances and bastion), ``nat_instance``, ``nat_eip``, ``nat_gateway``, ``s3_endpoint``,
-    ``dynamodb_endpoint``, ``bastion_security_group``, ``bastion``.
+    ``dynamodb_endpoint``, ``bastion_security_group``, ``bastion``, ``flow_log_group``,
+    ``flow_log_role``, ``flow_log_policy``, ``flow_log`` (with the stage's ``flowLogs``).
     """
 
     type_token: ClassVar[str] = "harbor:aws:Vpc"
@@ -114,6 +144,7 @@ class Vpc(Component):
         "route_table_association", "security_group", "nat_security_group", "instance_role",
         "instance_role_policy", "instance_profile", "nat_instance", "nat_eip", "nat_gateway",
         "s3_endpoint", "dynamodb_endpoint", "bastion_security_group", "bastion",
+        "flow_log_group", "flow_log_role", "flow_log_policy", "flow_log",
     )
 
     args: VpcArgs
@@ -140,6 +171,11 @@ class Vpc(Component):
                 f"nat_count {nat_count} is more than the {zone_count} zones; one NAT per zone is the most "
                 "that helps, so lower natCount or raise azCount"
             )
+        uses_instances = self.nat_type == "ec2" or a.bastion
+        try:
+            self.architecture = instance_architecture(stage.nat_instance_type) if uses_instances else "arm64"
+        except ValueError as error:
+            raise self.fail(str(error)) from None
         self.availability_zones: list[str] = self._zones(zone_count)
         self.cidr = a.cidr
         public_cidrs, private_cidrs = subnet_cidrs(a.cidr, zone_count)
@@ -170,10 +206,9 @@ class Vpc(Component):
 
         self.public_subnets: list[aws.ec2.Subnet] = []
         self.private_subnets: list[aws.ec2.Subnet] = []
-        for zone, public_cidr, private_cidr in zip(
-            self.availability_zones, public_cidrs, private_cidrs, strict=True
+        for index, (zone, public_cidr, private_cidr) in enumerate(
+            zip(self.availability_zones, public_cidrs, private_cidrs, strict=True)
         ):
-            suffix = zone[-1:]
             self.public_subnets.append(
                 self.child(
                     "public_subnet",
@@ -186,7 +221,7 @@ class Vpc(Component):
                         "map_public_ip_on_launch": False,
                         "tags": self._name_tag(f"-public-{zone}"),
                     },
-                    key=suffix,
+                    **self._zone_slot("public_subnet", index),
                 )
             )
             self.private_subnets.append(
@@ -200,7 +235,7 @@ class Vpc(Component):
                         "map_public_ip_on_launch": False,
                         "tags": self._name_tag(f"-private-{zone}"),
                     },
-                    key=suffix,
+                    **self._zone_slot("private_subnet", index),
                 )
             )
 
@@ -219,12 +254,12 @@ class Vpc(Component):
             },
             key="internet",
         )
-        for zone, subnet in zip(self.availability_zones, self.public_subnets, strict=True):
+        for index, subnet in enumerate(self.public_subnets):
             self.child(
                 "route_table_association",
                 aws.ec2.RouteTableAssociation,
                 {"route_table_id": public_table.id, "subnet_id": subnet.id},
-                key=f"public-{zone[-1:]}",
+                **self._zone_slot("route_table_association", index, "public-"),
             )
 
         self.security_group = self._component_group(vpc_id)
@@ -232,19 +267,18 @@ class Vpc(Component):
         nat_targets = self._nat(nat_count)
         self.private_route_tables: list[aws.ec2.RouteTable] = []
         for index, (zone, subnet) in enumerate(zip(self.availability_zones, self.private_subnets, strict=True)):
-            key = zone[-1:]
             table = self.child(
                 "private_route_table",
                 aws.ec2.RouteTable,
                 {"vpc_id": vpc_id, "tags": self._name_tag(f"-private-{zone}")},
-                key=key,
+                **self._zone_slot("private_route_table", index),
             )
             self.private_route_tables.append(table)
             self.child(
                 "route_table_association",
                 aws.ec2.RouteTableAssociation,
                 {"route_table_id": table.id, "subnet_id": subnet.id},
-                key=f"private-{key}",
+                **self._zone_slot("route_table_association", index, "private-"),
             )
             if nat_targets:
                 # Zones beyond natCount share a NAT in another zone: cheaper, one hop further.
@@ -253,7 +287,7 @@ class Vpc(Component):
                     "nat_route",
                     aws.ec2.Route,
                     {"route_table_id": table.id, "destination_cidr_block": "0.0.0.0/0", **target},
-                    key=key,
+                    **self._zone_slot("nat_route", index),
                 )
 
         route_table_ids = [table.id for table in self.private_route_tables]
@@ -271,6 +305,8 @@ class Vpc(Component):
             )
 
         self.bastion: aws.ec2.Instance | None = self._bastion() if a.bastion else None
+        if stage.flow_logs if a.flow_logs is None else a.flow_logs:
+            self._flow_logs()
 
         self.id: pulumi.Output[str] = vpc_id
         self.public_subnet_ids: list[pulumi.Output[str]] = [s.id for s in self.public_subnets]
@@ -330,18 +366,30 @@ class Vpc(Component):
 
     # -- zones ---------------------------------------------------------------------------
     def _zones(self, count: int) -> list[str]:
-        """Zone names from the real lookup; an impossible request stops the plan here."""
+        """The stage's zones: written in the stage file, else the first ``count`` standard zones.
+
+        Only standard zones count (not Local or Wavelength Zones, which an account may opt
+        into later), in every state (an impaired zone must not drop out of the list), sorted
+        by name: the same zones on every run, so no ``up`` ever moves subnets, NAT or the
+        database's subnet group. An impossible request stops the plan here.
+        """
         stage = self.stage
         with self.app.synchronous_lookup() as provider:
-            found = aws.get_availability_zones(
-                state="available", opts=pulumi.InvokeOptions(provider=provider)
-            ).names
+            found = sorted(
+                aws.get_availability_zones(
+                    filters=[
+                        {"name": "zone-type", "values": ["availability-zone"]},
+                        {"name": "opt-in-status", "values": ["opt-in-not-required"]},
+                    ],
+                    opts=pulumi.InvokeOptions(provider=provider),
+                ).names
+            )
         if stage.availability_zones is not None and self.args.az_count is None:
             unknown = [zone for zone in stage.availability_zones if zone not in found]
             if unknown:
                 raise self.fail(
-                    f"availabilityZones {', '.join(unknown)} are not available in {stage.region} "
-                    f"(it offers {', '.join(found)}); pick zones from that list"
+                    f"availabilityZones {', '.join(unknown)} are not standard availability zones of "
+                    f"{stage.region} (it has {', '.join(found)}); pick zones from that list"
                 )
             return list(stage.availability_zones)
         if count > len(found):
@@ -364,7 +412,7 @@ class Vpc(Component):
                 zone = self.availability_zones[index]
                 eip = self.child(
                     "nat_eip", aws.ec2.Eip, {"domain": "vpc", "tags": self._name_tag(f"-nat-{zone}")},
-                    key=zone[-1:],
+                    **self._zone_slot("nat_eip", index),
                 )
                 gateway = self.child(
                     "nat_gateway",
@@ -374,8 +422,8 @@ class Vpc(Component):
                         "subnet_id": self.public_subnets[index].id,
                         "tags": self._name_tag(f"-nat-{zone}"),
                     },
-                    key=zone[-1:],
-                    opts=pulumi.ResourceOptions(depends_on=[self.internet_gateway]),
+                    **self._zone_slot("nat_gateway", index, opts=pulumi.ResourceOptions(
+                        depends_on=[self.internet_gateway])),
                 )
                 self.nat_public_ips.append(eip.public_ip)
                 targets.append({"nat_gateway_id": gateway.id})
@@ -402,7 +450,7 @@ class Vpc(Component):
             },
             key=role_name,
         )
-        self.child(
+        attachment = self.child(
             "instance_role_policy",
             aws.iam.RolePolicyAttachment,
             {
@@ -411,11 +459,14 @@ class Vpc(Component):
             },
             key=role_name,
         )
+        # The instance reaches SSM at boot with this profile; the policy must be attached by then
+        # (and stay attached until the instance is gone), so the profile waits for it.
         return self.child(
             "instance_profile",
             aws.iam.InstanceProfile,
             {"name": self.physical_name("iam.role", suffix=f"-{role_name}"), "role": role.name},
             key=role_name,
+            opts=pulumi.ResourceOptions(depends_on=[attachment]),
         )
 
     def _nat_instances(self, count: int) -> list[dict[str, pulumi.Input[str]]]:
@@ -439,7 +490,7 @@ class Vpc(Component):
             },
         )
         profile = self._instance_profile("nat")
-        ami = self._newest_arm64_ami(FCK_NAT_OWNER, FCK_NAT_NAME)
+        ami = self._newest_ami(FCK_NAT_OWNER, FCK_NAT_NAME)
         targets = []
         for index in range(count):
             zone = self.availability_zones[index]
@@ -458,30 +509,31 @@ class Vpc(Component):
                     "root_block_device": {"encrypted": True, "volume_type": "gp3"},
                     "tags": self._name_tag(f"-nat-{zone}"),
                 },
-                key=zone[-1:],
-                # The lookup returns the newest fck-nat release; without this every release would
-                # replace the running NATs (and cut private traffic) on the next deploy.
-                opts=pulumi.ResourceOptions(ignore_changes=["ami"], depends_on=[self.internet_gateway]),
+                # The lookup returns the newest fck-nat release; without ignoring it every release
+                # would replace the running NATs (and cut private traffic) on the next deploy.
+                **self._zone_slot("nat_instance", index, opts=pulumi.ResourceOptions(
+                    ignore_changes=["ami"], depends_on=[self.internet_gateway])),
             )
             eip = self.child(
                 "nat_eip",
                 aws.ec2.Eip,
                 {"domain": "vpc", "instance": instance.id, "tags": self._name_tag(f"-nat-{zone}")},
-                key=zone[-1:],
+                **self._zone_slot("nat_eip", index),
             )
             self.nat_instance_ids.append(instance.id)
             self.nat_public_ips.append(eip.public_ip)
             targets.append({"network_interface_id": instance.primary_network_interface_id})
         return targets
 
-    def _newest_arm64_ami(self, owner: str, name_pattern: str) -> pulumi.Output[Any]:
-        """The newest arm64 image of one publisher (looked up by owner, never by name alone)."""
+    def _newest_ami(self, owner: str, name_pattern: str) -> pulumi.Output[Any]:
+        """The newest image of one publisher for the instance type's architecture (looked up
+        by owner, never by name alone): a t3.nano gets an x86_64 image, a t4g.nano arm64."""
         return aws.ec2.get_ami_output(
             most_recent=True,
             owners=[owner],
             filters=[
                 {"name": "name", "values": [name_pattern]},
-                {"name": "architecture", "values": ["arm64"]},
+                {"name": "architecture", "values": [self.architecture]},
             ],
             opts=pulumi.InvokeOutputOptions(parent=self),
         )
@@ -504,7 +556,7 @@ class Vpc(Component):
             },
         )
         profile = self._instance_profile("bastion")
-        ami = self._newest_arm64_ami(AMAZON_OWNER, AL2023_NAME)
+        ami = self._newest_ami(AMAZON_OWNER, AL2023_NAME.format(architecture=self.architecture))
         # In a public subnet with a public address when there is no NAT, so it can reach SSM.
         public = self.nat_type == "none"
         subnets = self.public_subnets if public else self.private_subnets
@@ -524,6 +576,88 @@ class Vpc(Component):
             },
             opts=pulumi.ResourceOptions(ignore_changes=["ami"]),
         )
+
+    # -- flow logs -----------------------------------------------------------------------
+    def _flow_logs(self) -> None:
+        """Every accepted and rejected flow to a log group with the stage's retention.
+
+        The role trusts the flow-logs service only for this account's flow logs (the
+        confused-deputy conditions AWS recommends) and may write to this one group only.
+        """
+        stage = self.stage
+        group = self.child(
+            "flow_log_group",
+            aws.cloudwatch.LogGroup,
+            {"name": f"/aws/vpc/flow-logs/{self.physical_name('logs.group')}",
+             "retention_in_days": stage.log_retention_days},
+        )
+        account = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=self)).account_id
+        role = self.child(
+            "flow_log_role",
+            aws.iam.Role,
+            {
+                "name": self.physical_name("iam.role", suffix="-flow-logs"),
+                "assume_role_policy": account.apply(lambda acct: json.dumps({
+                    "Version": "2012-10-17",
+                    "Statement": [{
+                        "Effect": "Allow",
+                        "Principal": {"Service": "vpc-flow-logs.amazonaws.com"},
+                        "Action": "sts:AssumeRole",
+                        "Condition": {
+                            "StringEquals": {"aws:SourceAccount": acct},
+                            "ArnLike": {"aws:SourceArn": f"arn:aws:ec2:{stage.region}:{acct}:vpc-flow-log/*"},
+                        },
+                    }],
+                }, sort_keys=True)),
+            },
+        )
+        policy = self.child(
+            "flow_log_policy",
+            aws.iam.RolePolicy,
+            {
+                "role": role.id,
+                "policy": group.arn.apply(lambda arn: json.dumps({
+                    "Version": "2012-10-17",
+                    "Statement": [{
+                        "Effect": "Allow",
+                        "Action": list(FLOW_LOG_ACTIONS),
+                        "Resource": [arn, f"{arn}:*"],
+                    }],
+                }, sort_keys=True)),
+            },
+        )
+        self.flow_log = self.child(
+            "flow_log",
+            aws.ec2.FlowLog,
+            {
+                "vpc_id": self.vpc.id,
+                "traffic_type": "ALL",
+                "log_destination_type": "cloud-watch-logs",
+                "log_destination": group.arn,
+                "iam_role_arn": role.arn,
+                "max_aggregation_interval": 600,
+                "tags": self._name_tag("-flow-logs"),
+            },
+            # Delivery starts at create: the role must already be allowed to write.
+            opts=pulumi.ResourceOptions(depends_on=[policy]),
+        )
+
+    def _zone_slot(
+        self, role: str, index: int, prefix: str = "", opts: pulumi.ResourceOptions | None = None
+    ) -> dict[str, Any]:
+        """``key`` and ``opts`` of a per-zone child: named by position (``az1``, ``az2``), not by zone.
+
+        A zone moved in the stage file then replaces the subnet in that slot (the old one is
+        deleted first: its CIDR is the new one's) together with what sits in it, instead of
+        creating a subnet with the same CIDR before the old one is gone. Stacks deployed when
+        children were named by zone letter (``Vpc-private_subnet-a``) keep them through the alias.
+        """
+        letter = self.availability_zones[index][-1:]
+        earlier = pulumi.Alias(name=f"{self.component_name}-{role}-{prefix}{letter}")
+        return {
+            "key": f"{prefix}az{index + 1}",
+            "opts": pulumi.ResourceOptions.merge(pulumi.ResourceOptions(aliases=[earlier]), opts),
+        }
 
     def _name_tag(self, suffix: str = "") -> dict[str, str]:
         """The Name tag the EC2 console shows; app and stage tags come from the provider."""

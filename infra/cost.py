@@ -269,6 +269,31 @@ class _Pricer:
             per_million = self.p["sns_fifo_publish_per_million" if fifo else "sns_standard_publish_per_million"]
             self.add(topic, "SNS", f"{publishes:,.0f} publishes", 0.0, publishes / 1e6 * per_million)
 
+    def logs(self) -> None:
+        """Logs that flow without any request of ours: VPC flow logs and database log exports.
+
+        Flow records are vended logs (their own CloudWatch ingestion price); both keep the
+        stage's retention, stored for about a month on average (assumptions in prices.json).
+        """
+        stored = self.p["logs_storage_gb_month"]
+        for flow in self.of_type("aws:ec2/flowLog:FlowLog"):
+            if flow.inputs.get("logDestinationType", "cloud-watch-logs") != "cloud-watch-logs":
+                continue
+            idle_gb = self.a["flow_log_idle_gb_month"]
+            load_gb = idle_gb + self.load.requests / 1e6 * self.a["flow_log_gb_per_million_requests"]
+            per_gb = self.p["logs_vended_ingest_gb"] + stored
+            self.add(flow, "CloudWatch Logs", f"VPC flow logs, {idle_gb:g} GB idle, {load_gb:.2f} GB at load",
+                     idle_gb * per_gb, load_gb * per_gb)
+        for cluster in self.of_type("aws:rds/cluster:Cluster"):
+            exports = as_list(cluster.inputs.get("enabledCloudwatchLogsExports"))
+            if not exports:
+                continue
+            idle_gb = self.a["database_log_idle_gb_month"]
+            load_gb = idle_gb + self.load.requests / 1e6 * self.a["database_log_gb_per_million_requests"]
+            per_gb = self.p["logs_ingest_gb"] + stored
+            self.add(cluster, "CloudWatch Logs", f"database logs ({', '.join(exports)}), {load_gb:.2f} GB at load",
+                     idle_gb * per_gb, load_gb * per_gb)
+
     def fixed(self) -> None:
         for secret in self.of_type("aws:secretsmanager/secret:Secret"):
             self.add(secret, "Secrets Manager", "1 secret", self.p["secretsmanager_secret_month"])
@@ -281,7 +306,8 @@ class _Pricer:
             self.add(zone, "Route 53", "1 hosted zone", self.p["route53_zone_month"])
 
     def run(self) -> Estimate:
-        for step in (self.aurora, self.nat, self.lambda_, self.front, self.storage, self.messaging, self.fixed):
+        for step in (self.aurora, self.nat, self.lambda_, self.front, self.storage, self.messaging, self.logs,
+                     self.fixed):
             step()
         return self.estimate
 

@@ -3,7 +3,8 @@
 This is what ``infra plan`` and the tests use. It loads ``Pulumi.<stage>.yaml`` the way
 the Pulumi CLI does, runs ``__main__.py`` in update mode (so every ``apply`` runs and
 every output is known), and records each resource exactly as the engine would
-receive it: type, name, parent, inputs, ``protect`` and ``retainOnDelete``.
+receive it: type, name, parent, inputs, ``protect``, ``retainOnDelete``,
+``deleteBeforeReplace`` and the URNs it waits for (``dependencies``).
 
 Example::
 
@@ -54,6 +55,11 @@ class PlannedResource:
     provider: str | None = None
     ignore_changes: list[str] = field(default_factory=list)
     dependencies: list[str] = field(default_factory=list)
+    """URNs this resource waits for at create (and outlives at delete): explicit
+    ``depends_on``, its parent, and every resource whose output feeds one of its inputs."""
+    delete_before_replace: bool = False
+    aliases: list[str] = field(default_factory=list)
+    """Earlier logical names this resource answers to (state under them is moved, not replaced)."""
 
     def to_json(self) -> dict[str, Any]:
         """The resource in the plan JSON contract (DESIGN.md)."""
@@ -66,6 +72,7 @@ class PlannedResource:
             "inputs": self.inputs,
             "protect": self.protect,
             "retainOnDelete": self.retain_on_delete,
+            "dependencies": self.dependencies,
         }
 
 
@@ -108,6 +115,21 @@ class Plan:
             found.append(child)
             found.extend(self.descendants(child))
         return found
+
+    def waits_for(self, resource: PlannedResource, other: PlannedResource) -> bool:
+        """Whether ``resource`` is created after (and deleted before) ``other``, directly
+        or through a chain of dependencies, as the engine orders them."""
+        by_urn = {r.urn: r for r in self.resources}
+        seen: set[str] = set()
+        pending = list(resource.dependencies)
+        while pending:
+            urn = pending.pop()
+            if urn == other.urn:
+                return True
+            if urn not in seen and urn in by_urn:
+                seen.add(urn)
+                pending.extend(by_urn[urn].dependencies)
+        return False
 
     def to_json(self) -> dict[str, Any]:
         """The plan JSON contract (DESIGN.md)."""
@@ -206,10 +228,27 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                 retain_on_delete=request.retainOnDelete if request.HasField("retainOnDelete") else False,
                 provider=request.provider or None,
                 ignore_changes=list(request.ignoreChanges),
-                dependencies=list(request.dependencies),
+                dependencies=_dependencies(request, parent),
+                delete_before_replace=bool(request.deleteBeforeReplace),
+                aliases=[a.spec.name for a in request.aliases if a.HasField("spec") and a.spec.name],
             )
         )
         return response
+
+
+def _dependencies(request: Any, parent: str | None) -> list[str]:
+    """The URNs a registration waits for, as the engine orders it, sorted for stable plans.
+
+    The SDK sends explicit ``depends_on`` and the resources behind every input's outputs in
+    ``dependencies`` (a component stands for its custom children), per input again in
+    ``propertyDependencies``; the parent is ordered by the engine on its own.
+    """
+    found = set(request.dependencies)
+    for deps in request.propertyDependencies.values():
+        found.update(deps.urns)
+    if parent:
+        found.add(parent)
+    return sorted(found)
 
 
 def read_stage_file(program_dir: Path, stage: str) -> dict[str, Any]:

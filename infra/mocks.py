@@ -52,6 +52,7 @@ ARNS: dict[str, str] = {
     "aws:ec2/routeTable:RouteTable": "arn:aws:ec2:{region}:{account}:route-table/{id}",
     "aws:ec2/vpcEndpoint:VpcEndpoint": "arn:aws:ec2:{region}:{account}:vpc-endpoint/{id}",
     "aws:ec2/eip:Eip": "arn:aws:ec2:{region}:{account}:elastic-ip/{id}",
+    "aws:ec2/flowLog:FlowLog": "arn:aws:ec2:{region}:{account}:vpc-flow-log/{id}",
     "aws:rds/cluster:Cluster": "arn:aws:rds:{region}:{account}:cluster:{clusterIdentifier}",
     "aws:rds/clusterInstance:ClusterInstance": "arn:aws:rds:{region}:{account}:db:{identifier}",
     "aws:rds/subnetGroup:SubnetGroup": "arn:aws:rds:{region}:{account}:subgrp:{name}",
@@ -94,6 +95,36 @@ def short_id(*parts: str, length: int = 17) -> str:
     return hashlib.sha256("/".join(parts).encode()).hexdigest()[:length]
 
 
+@dataclass(frozen=True)
+class MockZone:
+    """One zone as EC2's DescribeAvailabilityZones reports it."""
+
+    name: str
+    zone_id: str
+    zone_type: str = "availability-zone"
+    """``availability-zone``, ``local-zone`` or ``wavelength-zone``."""
+    state: str = "available"
+    """``available``, ``information``, ``impaired`` or ``unavailable``."""
+    opt_in_status: str = "opt-in-not-required"
+    """``opt-in-not-required`` for standard zones; ``opted-in``/``not-opted-in`` otherwise."""
+
+
+def default_zones(region: str) -> list[MockZone]:
+    """The standard zones a new account sees in a region (no Local Zones opted in)."""
+    letters = AVAILABILITY_ZONES.get(region, ["a", "b", "c"])
+    return [MockZone(f"{region}{letter}", f"{region[:2]}{region.split('-')[1][:1]}{region[-1]}-az{i + 1}")
+            for i, letter in enumerate(letters)]
+
+
+def _zone_field(zone: MockZone, name: str) -> str | None:
+    return {
+        "zone-name": zone.name, "zone-id": zone.zone_id, "zone-type": zone.zone_type,
+        "state": zone.state, "opt-in-status": zone.opt_in_status,
+        "region-name": zone.name.rstrip("abcdefghijklmnopqrstuvwxyz") if zone.zone_type == "availability-zone"
+        else None,
+    }.get(name)
+
+
 @dataclass
 class MockContext:
     """What the mocks need to know about the account they pretend to be."""
@@ -105,6 +136,8 @@ class MockContext:
     known_zones: set[str] | None = None
     """DNS zones (Route 53 and Cloudflare) the account holds; None: the running stage's
     ``zone`` setting, else its ``domain``. Looking up any other zone fails, as it would."""
+    zones: list[MockZone] | None = None
+    """The region's zones with their type, state and opt-in status; None: ``default_zones``."""
     parameters: dict[str, str] | None = None
     """SSM Parameter Store: full name (``/harbor/dev/StripeSecretKey``) -> SecureString value.
     None: an account where every secret the program declares is set, with a stand-in value
@@ -344,6 +377,7 @@ EXTRA_STATE: dict[str, ExtraState] = {
     "aws:ec2/internetGateway:InternetGateway": _ec2_id("igw"),
     "aws:ec2/routeTable:RouteTable": _ec2_id("rtb"),
     "aws:ec2/vpcEndpoint:VpcEndpoint": _ec2_id("vpce"),
+    "aws:ec2/flowLog:FlowLog": _ec2_id("fl"),
     "aws:ec2/natGateway:NatGateway": _nat_gateway,
     "aws:ec2/eip:Eip": _eip,
     "aws:ec2/instance:Instance": _instance,
@@ -390,6 +424,10 @@ class AwsMocks(pulumi.runtime.Mocks):
             region = inputs.get("region") or self.context.region
             self.context.provider_regions[args.name] = region
             return f"{args.name}-provider-id", inputs
+        if args.typ == "pulumi-python:dynamic:Resource" and inputs.get("kind") == "harbor:generation-id":
+            # components.generation.GenerationId draws this at create; here, stable per name.
+            generation = short_id("generation", args.name, length=8)
+            return generation, {**inputs, "hex": generation}
         region = self._region_for(args.provider)
         state = self._named(args.typ, args.name, inputs)
         if args.typ in EXTRA_STATE:
@@ -404,7 +442,8 @@ class AwsMocks(pulumi.runtime.Mocks):
         key = NAME_INPUTS.get(typ, "name")
         if (typ in AUTO_NAMED or typ in NAME_INPUTS) and not inputs.get(key):
             prefix = inputs.get(f"{key}Prefix")
-            inputs[key] = f"{prefix}{short_id(name, length=8)}" if prefix else f"{name}-{short_id(name, length=7)}"
+            # The provider completes a prefix with a 26-character unique id (time and counter).
+            inputs[key] = f"{prefix}{short_id(name, length=26)}" if prefix else f"{name}-{short_id(name, length=7)}"
         return inputs
 
     def _format_arn(self, typ: str, state: dict[str, Any], resource_id: str, region: str) -> str:
@@ -457,13 +496,7 @@ class AwsMocks(pulumi.runtime.Mocks):
             return {"partition": "aws", "dnsSuffix": "amazonaws.com", "id": "aws",
                     "reverseDnsPrefix": "com.amazonaws"}
         if token == "aws:index/getAvailabilityZones:getAvailabilityZones":
-            letters = AVAILABILITY_ZONES.get(region, ["a", "b", "c"])
-            return {
-                "names": [f"{region}{letter}" for letter in letters],
-                "zoneIds": [f"use1-az{i + 1}" for i in range(len(letters))],
-                "id": region,
-                "state": "available",
-            }
+            return self._availability_zones(inputs, region)
         if token == "aws:ec2/getAmi:getAmi":
             return self._ami(inputs, region)
         if token == "aws:route53/getZone:getZone":
@@ -552,6 +585,29 @@ class AwsMocks(pulumi.runtime.Mocks):
             "version": 1,
             "withDecryption": decrypt,
             "region": region,
+        }
+
+    def _availability_zones(self, inputs: dict[str, Any], region: str) -> dict[str, Any]:
+        """DescribeAvailabilityZones as the provider's data source calls it.
+
+        Without ``allAvailabilityZones`` AWS lists only zones the account may use (standard
+        ones and opted-in Local/Wavelength Zones), in every state unless ``state`` is given.
+        """
+        zones = self.context.zones if self.context.zones is not None else default_zones(region)
+        if not inputs.get("allAvailabilityZones"):
+            zones = [z for z in zones if z.opt_in_status != "not-opted-in"]
+        if inputs.get("state"):
+            zones = [z for z in zones if z.state == inputs["state"]]
+        for condition in inputs.get("filters") or []:
+            zones = [z for z in zones if _zone_field(z, condition["name"]) in condition["values"]]
+        zones = [z for z in zones if z.name not in (inputs.get("excludeNames") or [])
+                 and z.zone_id not in (inputs.get("excludeZoneIds") or [])]
+        return {
+            "names": [z.name for z in zones],
+            "zoneIds": [z.zone_id for z in zones],
+            "groupNames": [z.name if z.zone_type != "availability-zone" else region for z in zones],
+            "id": region,
+            "state": inputs.get("state"),
         }
 
     def _ami(self, inputs: dict[str, Any], region: str) -> dict[str, Any]:

@@ -3,7 +3,8 @@ the CrossGuard policy pack in ``policy/``.
 
 Each :class:`Rule` has an id, a severity, the reason it exists and the fix. Its check takes
 the stack's resources (anything with ``type``, ``name``, ``urn``, ``parent``, ``inputs``,
-``protect`` and ``retain_on_delete``, such as :class:`infra.harness.PlannedResource`) and a
+``protect``, ``retain_on_delete``, ``delete_before_replace`` and ``dependencies``, such as
+:class:`infra.harness.PlannedResource`) and a
 :class:`Context`, and yields ``(resource, message)`` for every violation. Inputs are read
 as Pulumi sends them: camelCase keys, JSON policy documents as strings.
 
@@ -108,6 +109,8 @@ class ResourceLike(Protocol):
     inputs: dict[str, Any]
     protect: bool
     retain_on_delete: bool | None
+    delete_before_replace: bool
+    dependencies: list[str]
 
 
 @dataclass
@@ -125,6 +128,9 @@ class Resource:
     parent: str | None = None
     protect: bool = False
     retain_on_delete: bool | None = False
+    delete_before_replace: bool = False
+    dependencies: list[str] = field(default_factory=list)
+    """URNs the resource waits for (depends_on, parent, and the sources of its inputs)."""
 
     def __post_init__(self) -> None:
         if not self.urn:
@@ -835,3 +841,79 @@ def _async_dead_letters(resources: Sequence[ResourceLike], _: Context) -> Violat
             continue
         if name not in on_failure:
             yield subscription, f"function {name!r} drops events that fail twice"
+
+
+# -- the engine's order and replacements -------------------------------------------------
+
+LAMBDA_NETWORK_ACTIONS = frozenset({"ec2:CreateNetworkInterface", "ec2:DeleteNetworkInterface"})
+
+
+def _grants_network_interfaces(policy: ResourceLike) -> bool:
+    if policy.type in POLICY_ATTACHMENT_TYPES:
+        arn = policy.inputs.get("policyArn")
+        return isinstance(arn, str) and arn.endswith("/AWSLambdaVPCAccessExecutionRole")
+    return any(
+        LAMBDA_NETWORK_ACTIONS & set(as_list(statement.get("Action")))
+        for statement in statements(policy_document(policy.inputs.get("policy")))
+        if _allows(statement)
+    )
+
+
+@rule(
+    "ORDER-VPC-FUNCTION", "high", "A function in a VPC depends on every policy its role needs",
+    "The engine orders only by dependencies. A VPC function created before its role may manage "
+    "network interfaces fails, and a destroy that detaches the policy first leaves Lambda unable "
+    "to release its interfaces, so the subnet and security-group deletes hang for up to 45 minutes.",
+    "Pass the role's policy attachments and inline policies in the function's depends_on (the "
+    "Function component does).",
+)
+def _vpc_function_order(resources: Sequence[ResourceLike], _: Context) -> Violations:
+    by_urn = {r.urn: r for r in resources}
+    policies = of_type(resources, *IAM_POLICY_TYPES, *POLICY_ATTACHMENT_TYPES)
+    for function in of_type(resources, "aws:lambda/function:Function"):
+        if not as_list(get(function.inputs, "vpcConfig", "subnetIds")):
+            continue
+        waits_for = set(getattr(function, "dependencies", None) or [])
+        roles = {urn for urn in waits_for if getattr(by_urn.get(urn), "type", None) == "aws:iam/role:Role"}
+        if not roles:
+            yield function, "does not depend on its role"
+            continue
+        of_role = [p for p in policies if roles & set(getattr(p, "dependencies", None) or [])]
+        if not any(_grants_network_interfaces(p) for p in of_role):
+            yield function, "its role has no policy granting ec2:CreateNetworkInterface/DeleteNetworkInterface"
+        missing = sorted(
+            p.name for p in of_role
+            if p.type in POLICY_ATTACHMENT_TYPES or _grants_network_interfaces(p)
+            if p.urn not in waits_for
+        )
+        if missing:
+            yield function, f"does not depend on {', '.join(missing)}"
+
+
+@rule(
+    "REPLACE-NAME", "high", "A resource with a fixed name can be replaced",
+    "Pulumi creates a replacement before deleting the original. With the same physical name "
+    "(or the same CIDR in a VPC) the create fails with 'already exists', so a change such as a "
+    "security group's description, a subnet's zone or a table's key cannot be deployed.",
+    "Let AWS complete the name (namePrefix), or set deleteBeforeReplace (components do both "
+    "through components/replacement.py); resources the stage keeps (protect, retainOnDelete) "
+    "are exempt.",
+)
+def _replaceable_names(resources: Sequence[ResourceLike], _: Context) -> Violations:
+    from components.replacement import camel, identity_of, pinned
+
+    for resource in resources:
+        identity = identity_of(resource.type)
+        if identity is None or not pinned(identity, resource.inputs, camel_case=True):
+            continue
+        # A resource the stage keeps (protected, or retained on delete) is never replaced by the
+        # engine on its own: protection refuses before anything happens, and replacing a kept
+        # resource is a deliberate step that lifts retention first.
+        if resource.protect or resource.retain_on_delete or getattr(resource, "delete_before_replace", False):
+            continue
+        name = resource.inputs.get(camel(identity.name))
+        forcing = [camel(f) for f in identity.forcing if resource.inputs.get(camel(f)) is not None]
+        yield resource, (
+            f"{camel(identity.name)} {name!r} is fixed and {', '.join(forcing)} force a replacement, "
+            "but it is neither name-prefixed nor deleteBeforeReplace"
+        )

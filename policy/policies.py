@@ -73,6 +73,8 @@ def to_resource(resource: PolicyResource) -> Resource:
         parent=parent,
         protect=bool(getattr(resource.opts, "protect", False)),
         retain_on_delete=None,
+        delete_before_replace=bool(getattr(resource.opts, "delete_before_replace", False)),
+        dependencies=[d.urn for d in getattr(resource, "dependencies", None) or []],
     )
 
 

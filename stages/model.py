@@ -231,13 +231,19 @@ class StageConfig(_Settings):
     nat_instance_type: str = Field("t4g.nano", pattern=r"^[a-z][a-z0-9-]*\.[a-z0-9]+$")
     az_count: int = Field(2, ge=1, le=6, description="availability zones to spread across")
     availability_zones: tuple[str, ...] | None = Field(
-        None, description="explicit zone names instead of the first azCount of the region"
+        None, description="explicit zone names instead of the region's first azCount standard zones "
+        "by name; write them here to pin a stage's zones for good"
     )
     domain: str | None = Field(None, description="apex domain; prod serves at the apex")
     dns: DnsProvider = Field("route53", description="who hosts the zone")
     zone: str | None = Field(None, description="DNS zone name; defaults to the apex domain")
     dns_proxied: bool = Field(False, description="Cloudflare only: proxy records through Cloudflare")
-    log_retention_days: int = Field(14, description="CloudWatch log retention for functions/APIs")
+    log_retention_days: int = Field(
+        14, description="CloudWatch log retention for functions, APIs, database logs and flow logs"
+    )
+    flow_logs: bool = Field(
+        False, description="record the Vpc's traffic (accepted and rejected) to CloudWatch Logs"
+    )
     backup_days: int = Field(1, ge=1, le=35, description="database backup retention")
     database: DatabaseSizing = Field(default_factory=DatabaseSizing)
     api_throttle: ApiThrottle = Field(default_factory=ApiThrottle)
@@ -428,6 +434,7 @@ STAGE_DEFAULTS: dict[str, dict[str, object]] = {
         "nat": "ec2",
         "natCount": 2,
         "logRetentionDays": 30,
+        "flowLogs": True,
         "backupDays": 14,
         "database": {"minCapacity": 0.5, "maxCapacity": 4},
         "permissionsBoundary": DEPLOY_BOUNDARY,

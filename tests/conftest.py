@@ -61,3 +61,25 @@ def build() -> Callable[..., Plan]:
         return run_mocked(program, APP, stage, stage_config(stage, **settings), context=context)
 
     return run
+
+
+def replacement_outcome(before: Any, after: Any) -> str:
+    """How the engine would replace ``before`` by ``after`` (one resource planned twice).
+
+    Pulumi creates the replacement first unless ``deleteBeforeReplace`` is set; with the same
+    fixed identity (name, CIDR) that create fails. Returns ``refused`` (protected),
+    ``delete-first``, ``coexist`` (the two generations have different names) or ``collides``.
+    The change must force a replacement, or the test proves nothing.
+    """
+    from components.replacement import camel, identity_of
+
+    identity = identity_of(after.type)
+    assert identity is not None, f"{after.type} has no fixed identity"
+    forced = [f for f in identity.forcing if before.inputs.get(camel(f)) != after.inputs.get(camel(f))]
+    assert forced, f"the change to {after.name} forces no replacement"
+    if after.protect:
+        return "refused"
+    if after.delete_before_replace:
+        return "collides" if after.retain_on_delete else "delete-first"
+    fixed = after.inputs.get(camel(identity.name))
+    return "collides" if fixed and fixed == before.inputs.get(camel(identity.name)) else "coexist"

@@ -26,7 +26,18 @@ def good_stack() -> list[Resource]:
     site = Resource("harbor:aws:Nextjs", "Web", urn="urn:pulumi:prod::harbor::harbor:aws:Nextjs::Web",
                     parent="urn:pulumi:prod::harbor::pulumi:pulumi:Stack::harbor-prod")
     stateful = {"protect": True, "retain_on_delete": True}
+    role = Resource("aws:iam/role:Role", "worker-role", {"name": "harbor-prod-worker"})
+    vpc_access = Resource("aws:iam/rolePolicyAttachment:RolePolicyAttachment", "worker-vpc-access", {
+        "role": "harbor-prod-worker",
+        "policyArn": "arn:aws:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole"},
+        dependencies=[role.urn])
+    worker_policy_urn = "urn:pulumi:test::harbor::aws:iam/rolePolicy:RolePolicy::worker-policy"
     return [
+        role,
+        vpc_access,
+        Resource("aws:ec2/subnet:Subnet", "private-a", {
+            "cidrBlock": "10.0.128.0/20", "availabilityZone": "us-east-1a", "vpcId": "vpc-1"},
+            delete_before_replace=True),
         Resource("pulumi:pulumi:Stack", "harbor-prod", urn="urn:pulumi:prod::harbor::pulumi:pulumi:Stack::harbor-prod"),
         site,
         Resource("aws:s3/bucket:Bucket", "assets", {"bucket": bucket}, **stateful),
@@ -56,7 +67,9 @@ def good_stack() -> list[Resource]:
             "eventSourceArn": QUEUE_ARN, "functionName": "harbor-prod-worker"}),
         Resource("aws:sns/topic:Topic", "events", {"kmsMasterKeyId": "alias/aws/sns", "fifoTopic": True}),
         Resource("aws:lambda/function:Function", "worker", {
-            "name": "harbor-prod-worker", "loggingConfig": {"logFormat": "JSON", "logGroup": "/harbor/prod/worker"}}),
+            "name": "harbor-prod-worker", "loggingConfig": {"logFormat": "JSON", "logGroup": "/harbor/prod/worker"},
+            "vpcConfig": {"subnetIds": ["subnet-1"], "securityGroupIds": ["sg-1"]}},
+            dependencies=[role.urn, vpc_access.urn, worker_policy_urn]),
         Resource("aws:lambda/function:Function", "api", {"name": "harbor-prod-api"}),
         Resource("aws:cloudwatch/logGroup:LogGroup", "worker-logs", {
             "name": "/harbor/prod/worker", "retentionInDays": 30.0, "kmsKeyId": "arn:aws:kms:us-east-1:1:key/k"}),
@@ -67,8 +80,9 @@ def good_stack() -> list[Resource]:
             {"Effect": "Allow", "Action": ["dynamodb:GetItem", "dynamodb:Query"],
              "Resource": ["arn:aws:dynamodb:us-east-1:1:table/harbor-prod-table"]},
             {"Effect": "Allow", "Action": ["ec2:CreateNetworkInterface", "ec2:DescribeNetworkInterfaces"],
-             "Resource": "*"})}),
+             "Resource": "*"})}, dependencies=[role.urn]),
         Resource("aws:ec2/securityGroup:SecurityGroup", "db-sg", {
+            "namePrefix": "harbor-prod-db-", "description": "Postgres from the VPC",
             "ingress": [{"fromPort": 5432.0, "toPort": 5432.0, "protocol": "tcp", "cidrBlocks": ["10.0.0.0/16"]}],
             "egress": [{"fromPort": 0.0, "toPort": 0.0, "protocol": "-1", "cidrBlocks": ["0.0.0.0/0"]}]}),
         Resource("aws:lambda/functionUrl:FunctionUrl", "server-url", {"authorizationType": "NONE"},

@@ -218,6 +218,16 @@ def test_custom_domain_on_route53_gets_a_regional_certificate_mapping_and_alias(
     assert aliases[0]["aliases"][0]["name"].endswith(".execute-api.us-east-1.amazonaws.com")
 
 
+def test_the_aaaa_alias_points_at_a_dual_stack_domain(build):
+    plan = build(api_with(domain="api.getreggie.io"), stage="prod", domain="getreggie.io")
+    aliases = {r.inputs["type"] for r in plan.of_type("aws:route53/record:Record") if r.inputs.get("aliases")}
+    assert "AAAA" in aliases
+    # An AAAA alias on an ipv4-only regional domain resolves to nothing for IPv6 clients.
+    domain = plan.one("aws:apigatewayv2/domainName:DomainName").inputs
+    assert domain["domainNameConfiguration"]["ipAddressType"] == "dualstack"
+    assert plan.one("aws:apigatewayv2/api:Api").inputs["ipAddressType"] == "dualstack"
+
+
 def test_staging_domain_follows_the_seed_002_pattern_on_cloudflare(build):
     from stages import StageConfig
 
@@ -256,7 +266,18 @@ def test_the_application_serves_its_item_routes_on_the_stage_api_domain(plan_sta
     assert {r["authorizationType"] for r in routes.values()} == {"JWT"}
     functions = [f for f in plan.of_type("aws:lambda/function:Function") if f.name.startswith("Api")]
     assert len(functions) == 4
-    assert all(f.inputs["architectures"] == ["arm64"] and f.inputs["vpcConfig"]["subnetIds"] for f in functions)
+    # The handlers use the table, the cursor key and the task topic; nothing puts them in the VPC.
+    assert all(f.inputs["architectures"] == ["arm64"] and not f.inputs.get("vpcConfig") for f in functions)
+    attachments = [a for a in plan.of_type("aws:iam/rolePolicyAttachment:RolePolicyAttachment")
+                   if a.name.startswith("Api")]
+    assert {a.inputs["policyArn"].rsplit("/", 1)[-1] for a in attachments} == {"AWSLambdaBasicExecutionRole"}
+    granted = {
+        service
+        for policy in plan.of_type("aws:iam/rolePolicy:RolePolicy") if policy.name.startswith("Api")
+        for statement in json.loads(policy.inputs["policy"])["Statement"]
+        for service in {action.split(":")[0] for action in statement["Action"]}
+    }
+    assert granted == {"dynamodb", "sns"}
     groups = {g.inputs["name"] for g in plan.of_type("aws:cloudwatch/logGroup:LogGroup")}
     assert {f.inputs["loggingConfig"]["logGroup"] for f in functions} <= groups
     for policy in plan.of_type("aws:iam/rolePolicy:RolePolicy"):

@@ -267,3 +267,43 @@ def test_overlapping_subscriptions_are_refused_like_s3_does(build, first, second
             build(body)
     else:
         assert len(build(body).one(NOTIFICATION).inputs["lambdaFunctions"]) == 2
+
+
+LIFECYCLE = "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration"
+
+
+def test_a_versioned_bucket_expires_old_versions_with_the_users_expiry(build):
+    plan = build(lambda: Bucket("Artifacts", versioning=True,
+                                lifecycle=[{"id": "expire", "expiration_days": 90}]))
+    (rule,) = plan.one(LIFECYCLE).inputs["rules"]
+    # The expiry hides current objects behind a delete marker; their data goes 90 days later,
+    # and S3 removes a marker left with nothing behind it (a Days expiry implies that cleanup).
+    assert rule["expiration"] == {"days": 90}
+    assert rule["noncurrentVersionExpiration"] == {"noncurrentDays": 90}
+
+
+def test_a_versioned_bucket_moves_old_versions_like_current_ones_and_cleans_markers(build):
+    plan = build(lambda: Bucket("Logs", versioning=True, lifecycle=[{
+        "id": "archive", "noncurrent_expiration_days": 400,
+        "transitions": [{"days": 30, "storage_class": "GLACIER"}, {"days": 365, "storage_class": "DEEP_ARCHIVE"}],
+    }]))
+    (rule,) = plan.one(LIFECYCLE).inputs["rules"]
+    assert rule["noncurrentVersionTransitions"] == [
+        {"noncurrentDays": 30, "storageClass": "GLACIER"}, {"noncurrentDays": 365, "storageClass": "DEEP_ARCHIVE"}]
+    assert rule["noncurrentVersionExpiration"] == {"noncurrentDays": 400}
+    assert rule["expiration"] == {"expiredObjectDeleteMarker": True}
+
+
+def test_an_unversioned_bucket_gets_only_the_users_rules(build):
+    plan = build(lambda: Bucket("Artifacts", versioning=False, lifecycle=[{"id": "expire", "expiration_days": 90}]))
+    (rule,) = plan.one(LIFECYCLE).inputs["rules"]
+    assert set(rule) == {"id", "status", "filter", "expiration", "abortIncompleteMultipartUpload"}
+
+
+def test_prod_buckets_of_the_application_clean_up_their_old_versions(plan_stage):
+    plan = plan_stage("prod")
+    rules = {r["id"]: r for c in plan.of_type(LIFECYCLE) for r in c.inputs["rules"]}
+    assert rules["expire-artifacts"]["noncurrentVersionExpiration"] == {"noncurrentDays": 90}
+    assert rules["archive-logs"]["expiration"] == {"expiredObjectDeleteMarker": True}
+    assert [t["storageClass"] for t in rules["archive-logs"]["noncurrentVersionTransitions"]] == [
+        "GLACIER", "DEEP_ARCHIVE"]

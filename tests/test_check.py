@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 from collections.abc import Callable
 from typing import Any
@@ -67,6 +68,17 @@ BREAKAGES: dict[str, tuple[str, Callable[[list[Resource]], None]]] = {
     "SNS-invoked function without a dead-letter queue": ("DLQ-ASYNC", lambda resources: resources.append(Resource(
         "aws:sns/topicSubscription:TopicSubscription", "events-to-api",
         {"protocol": "lambda", "endpoint": "arn:aws:lambda:us-east-1:1:function:harbor-prod-api"}))),
+    "VPC function created before its VPC access policy": ("ORDER-VPC-FUNCTION", set_attr(
+        "worker", "dependencies", ["urn:pulumi:test::harbor::aws:iam/role:Role::worker-role",
+                                   "urn:pulumi:test::harbor::aws:iam/rolePolicy:RolePolicy::worker-policy"])),
+    "VPC function whose role cannot manage network interfaces": ("ORDER-VPC-FUNCTION", lambda resources: [
+        resources.remove(named(resources, "worker-vpc-access")),
+        set_input("worker-policy", "policy", policy_json(
+            {"Effect": "Allow", "Action": ["dynamodb:GetItem"],
+             "Resource": ["arn:aws:dynamodb:us-east-1:1:table/harbor-prod-table"]}))(resources)]),
+    "security group with a fixed name": ("REPLACE-NAME", lambda resources: named(resources, "db-sg").inputs.update(
+        {"name": "harbor-prod-db", "namePrefix": None})),
+    "subnet replaced create-before-delete": ("REPLACE-NAME", set_attr("private-a", "delete_before_replace", False)),
     "stream consumer without a failure destination": ("DLQ-CONSUMER", set_input(
         "jobs-consumer", "eventSourceArn", "arn:aws:dynamodb:us-east-1:1:table/t/stream/2026")),
 }
@@ -217,3 +229,25 @@ aws.cloudfront.Distribution(
     high = [(f["rule"], f["message"]) for f in report["findings"] if f["severity"] == "high"]
     expected = [("TLS-CLOUDFRONT", "origin 'api' is reached with 'http-only'")] if code else []
     assert high == expected
+
+
+def test_a_pinned_name_that_opted_out_of_replacement_is_caught_on_a_real_plan(build: Callable[..., Any]) -> None:
+    import pulumi
+    import pulumi_aws as aws
+
+    def body() -> None:
+        aws.ec2.SecurityGroup("Legacy", name="harbor-dev-legacy", description="kept by hand", vpc_id="vpc-1",
+                              opts=pulumi.ResourceOptions(delete_before_replace=False))
+        aws.ec2.SecurityGroup("Managed", name="harbor-dev-managed", description="prefixed", vpc_id="vpc-1")
+
+    plan = build(body)
+    findings = [f for f in check_plan(plan, DEV) if f.rule == "REPLACE-NAME"]
+    assert [f.name for f in findings] == ["Legacy"]
+
+
+def test_a_store_the_stage_keeps_is_left_to_its_protection_and_retention() -> None:
+    table = Resource("aws:dynamodb/table:Table", "t", {"name": "harbor-x-t", "hashKey": "pk",
+                                                       "serverSideEncryption": {"enabled": True}})
+    assert [f.rule for f in evaluate([table], DEV)] == ["REPLACE-NAME"]
+    for kept in ({"protect": True}, {"retain_on_delete": True}, {"delete_before_replace": True}):
+        assert evaluate([dataclasses.replace(table, **kept)], DEV) == []

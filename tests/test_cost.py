@@ -166,3 +166,25 @@ def test_the_command_prints_the_price_source_and_date(capsys: pytest.CaptureFixt
 def test_negative_load_is_refused() -> None:
     with pytest.raises(SystemExit, match="--gb-stored must be 0 or more"):
         main(["cost", "--stage", "dev", "--gb-stored", "-1"])
+
+
+def test_flow_logs_and_database_log_exports_are_priced_idle_and_under_load() -> None:
+    resources = [*_cluster(0.5), Resource("aws:ec2/flowLog:FlowLog", "flow", {
+        "logDestinationType": "cloud-watch-logs", "trafficType": "ALL"})]
+    resources[0].inputs["enabledCloudwatchLogsExports"] = ["postgresql"]
+    assumptions, prices = PRICES["assumptions"], PRICES["prices"]
+    logs = [i for i in estimate_plan(resources, PRICES, Load(requests=2e6)).items if i.service == "CloudWatch Logs"]
+    (flow,) = [i for i in logs if i.detail.startswith("VPC flow logs")]
+    (database,) = [i for i in logs if i.detail.startswith("database logs (postgresql)")]
+    per_gb = prices["logs_vended_ingest_gb"] + prices["logs_storage_gb_month"]
+    assert flow.idle == pytest.approx(assumptions["flow_log_idle_gb_month"] * per_gb)
+    assert flow.load == pytest.approx(
+        (assumptions["flow_log_idle_gb_month"] + 2 * assumptions["flow_log_gb_per_million_requests"]) * per_gb)
+    assert database.idle > 0 and database.load > database.idle
+
+
+def test_prod_shows_its_flow_logs_in_the_estimate(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["cost", "--stage", "prod", "--items"]) == 0
+    assert "VPC flow logs" in capsys.readouterr().out
+    assert main(["cost", "--stage", "dev", "--items"]) == 0
+    assert "VPC flow logs" not in capsys.readouterr().out

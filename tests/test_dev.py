@@ -250,16 +250,16 @@ def test_shell_runs_a_command_with_the_stage_links(dev: Dev):
         "from sst import Resource; import boto3;"
         "print(Resource.Table.name);"
         "print(boto3.client('dynamodb').describe_table(TableName=Resource.Table.name)['Table']['TableStatus']);"
-        "print(Resource.Database.host, Resource.Database.port)"
+        "print(Resource.TaskTopic.arn.split(':')[-1])"
     )
     result = subprocess.run(
         [INFRA, "shell", "--stage", dev.stage, "--", sys.executable, "-c", script],
         cwd=ROOT, env=dev.env, capture_output=True, text=True, timeout=120,
     )
     assert result.returncode == 0, result.stderr
-    database_port = dev.lines[[line.split()[0] for line in dev.lines].index("database")].rsplit(":", 1)[1]
+    # The shell carries what the stage's functions link (the API handlers: Table, SecretKey, TaskTopic).
     assert result.stdout.split("\n")[:3] == [
-        f"harbor-{dev.stage}-Table", "ACTIVE", f"127.0.0.1 {database_port.split('/')[0]}",
+        f"harbor-{dev.stage}-Table", "ACTIVE", f"harbor-{dev.stage}-TaskTopic.fifo",
     ]
 
 

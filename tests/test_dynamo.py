@@ -10,6 +10,7 @@ import pytest
 from components import ComponentError, Dynamo
 from components.dynamo import ITEM_ACTIONS, STREAM_ACTIONS
 from components.linking import link_statements
+from tests.conftest import replacement_outcome
 
 
 def single_table(**extra) -> Dynamo:
@@ -262,3 +263,13 @@ def test_link_grants_item_actions_on_the_table_and_indexes_only(build):
     assert not actions & {"dynamodb:DeleteTable", "dynamodb:CreateTable", "dynamodb:UpdateTable"}
     table_arn = "arn:aws:dynamodb:us-east-1:123456789012:table/harbor-dev-Table"
     assert resources == {table_arn, f"{table_arn}/index/*", f"{table_arn}/stream/2026-01-01T00:00:00.000"}
+
+
+@pytest.mark.parametrize(("stage", "outcome"), [("dev", "delete-first"), ("staging", "delete-first"),
+                                                ("prod", "refused")])
+def test_a_new_table_key_replaces_on_stages_that_remove_data_and_is_refused_on_prod(build, stage, outcome):
+    before = build(lambda: single_table(), stage=stage)
+    after = build(lambda: single_table(transform={"table": {"hash_key": "gsi1pk"}}), stage=stage)
+    old, new = (p.one("aws:dynamodb/table:Table") for p in (before, after))
+    assert new.inputs["name"] == old.inputs["name"] == f"harbor-{stage}-Table"
+    assert replacement_outcome(old, new) == outcome

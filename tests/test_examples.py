@@ -149,7 +149,12 @@ def test_seed_004_tables_buckets_and_lifecycle_in_singapore(stage, kept):
     assert logs["transitions"] == [{"days": 30, "storageClass": "GLACIER"},
                                    {"days": 365, "storageClass": "DEEP_ARCHIVE"}]
     assert logs["abortIncompleteMultipartUpload"] == {"daysAfterInitiation": 7}
-    assert "expiration" not in logs
+    if kept:
+        # Versioned: old versions archive like current ones, and bare delete markers go.
+        assert logs["expiration"] == {"expiredObjectDeleteMarker": True}
+        assert [t["storageClass"] for t in logs["noncurrentVersionTransitions"]] == ["GLACIER", "DEEP_ARCHIVE"]
+    else:
+        assert "expiration" not in logs and "noncurrentVersionTransitions" not in logs
 
     stateful = result.of_type(TABLE) + result.of_type(BUCKET)
     assert len(stateful) == 4

@@ -297,6 +297,17 @@ def test_vpc_placement_adds_the_vpc_execution_policy(build):
     ]
 
 
+@pytest.mark.parametrize("in_vpc", [False, True])
+def test_function_waits_for_every_grant_its_role_needs(build, in_vpc):
+    vpc = {"subnet_ids": ["subnet-1", "subnet-2"], "security_group_ids": ["sg-1"]} if in_vpc else None
+    plan = build(lambda: Function("Create", handler=HANDLER, link=[table()], vpc=vpc))
+    function = plan.one(FUNCTION)
+    grants = plan.of_type(ATTACHMENT) + plan.of_type(ROLE_POLICY)
+    assert len(grants) == (3 if in_vpc else 2)
+    # Created after them; on destroy, deleted (and its ENIs released) before they are detached.
+    assert {g.urn for g in grants} <= set(function.dependencies)
+
+
 def test_vpc_without_subnets_is_refused(build):
     with pytest.raises(ComponentError, match="subnet_ids"):
         build(lambda: Function("Create", handler=HANDLER, vpc={"security_group_ids": ["sg-1"]}))

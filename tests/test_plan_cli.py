@@ -10,7 +10,9 @@ from components.removal import STATEFUL_TYPES
 from infra.cli import main
 from infra.harness import SECRET
 
-CONTRACT_KEYS = {"urn", "type", "name", "parent", "custom", "inputs", "protect", "retainOnDelete"}
+CONTRACT_KEYS = {
+    "urn", "type", "name", "parent", "custom", "inputs", "protect", "retainOnDelete", "dependencies",
+}
 
 
 def plan_json(capsys, stage: str) -> dict:
@@ -28,9 +30,32 @@ def test_plan_json_follows_the_contract_for_every_stage(capsys, stage):
         assert set(resource) == CONTRACT_KEYS
         assert resource["parent"] is None or resource["parent"] in urns
         assert isinstance(resource["inputs"], dict)
+        assert set(resource["dependencies"]) <= urns
+        if resource["parent"] is not None:
+            assert resource["parent"] in resource["dependencies"]
     (stack,) = [r for r in plan["resources"] if r["parent"] is None]
     assert stack["type"] == "pulumi:pulumi:Stack" and stack["name"] == f"harbor-{stage}"
     assert plan["outputs"]["tableName"] == f"harbor-{stage}-Table"
+
+
+def test_plan_json_lists_what_each_resource_waits_for(capsys):
+    resources = plan_json(capsys, "dev")["resources"]
+
+    def one(type_: str, name: str) -> dict:
+        (found,) = [r for r in resources if r["type"] == type_ and r["name"] == name]
+        return found
+
+    function = one("aws:lambda/function:Function", "PersonaQueueSubscriber-function")
+    role = one("aws:iam/role:Role", "PersonaQueueSubscriber-role")
+    log_group = one("aws:cloudwatch/logGroup:LogGroup", "PersonaQueueSubscriber-log_group")
+    component = one("harbor:aws:Function", "PersonaQueueSubscriber")
+    # The role's ARN feeds the function (an input), the log group is an explicit depends_on,
+    # the component is its parent; each is ordered before the function, nothing else unasked.
+    assert {role["urn"], log_group["urn"], component["urn"]} <= set(function["dependencies"])
+    assert function["dependencies"] == sorted(function["dependencies"])
+    assert function["urn"] not in role["dependencies"]
+    mapping = one("aws:lambda/eventSourceMapping:EventSourceMapping", "PersonaQueue-event_source_mapping")
+    assert function["urn"] in mapping["dependencies"]
 
 
 def test_prod_plan_protects_and_retains_every_stateful_resource(capsys):

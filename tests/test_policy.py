@@ -33,14 +33,16 @@ def _policy_resources(resources: list[Resource], stage: str) -> list[PolicyResou
     built: dict[str, PolicyResource] = {}
     for resource in resources:
         parent = _urn(resource.parent, stage) if resource.parent else None
-        opts = PolicyResourceOptions(resource.protect, [], None, [], None, [], parent)  # type: ignore[arg-type]
+        opts = PolicyResourceOptions(  # type: ignore[arg-type]
+            resource.protect, [], resource.delete_before_replace, [], None, [], parent)
         urn = _urn(resource.urn, stage)
         built[urn] = PolicyResource(
             resource.type, unknown_checking_proxy(copy.deepcopy(resource.inputs)), urn, resource.name,
             opts, None, None, [], {},
         )
-    for policy_resource in built.values():
+    for resource, policy_resource in zip(resources, built.values(), strict=True):
         policy_resource.parent = built.get(policy_resource.opts.parent or "")
+        policy_resource.dependencies = [built[_urn(urn, stage)] for urn in resource.dependencies]
     return list(built.values())
 
 
@@ -140,3 +142,14 @@ def test_another_projects_stack_is_judged_by_its_own_protection() -> None:
     ]
     reported = _violations("prot-stateful", bootstrap, stage="shared")
     assert [urn for _, urn in reported] == ["urn:pulumi:shared::harbor-bootstrap::aws:kms/key:Key::secrets"]
+
+
+def test_a_prefixed_name_reported_by_state_is_not_a_pinned_name() -> None:
+    # CrossGuard sees outputs: a prefixed group reports the name AWS completed as well.
+    group = Resource("aws:ec2/securityGroup:SecurityGroup", "db-sg", {
+        "name": "harbor-prod-db-20261122073000000000000001", "namePrefix": "harbor-prod-db-",
+        "description": "Postgres", "vpcId": "vpc-1"})
+    assert _violations("replace-name", [group], PROTECT_PROD) == []
+    pinned = Resource("aws:ec2/securityGroup:SecurityGroup", "db-sg", {
+        "name": "harbor-prod-db", "description": "Postgres", "vpcId": "vpc-1"})
+    assert len(_violations("replace-name", [pinned], PROTECT_PROD)) == 1

@@ -14,7 +14,7 @@ from components.linking import link_data, link_statements
 from components.postgres import DATA_API_ACTIONS, url_with_password
 from infra.harness import Plan, run_program
 from infra.mocks import short_id
-from tests.conftest import ROOT
+from tests.conftest import ROOT, replacement_outcome
 
 CLUSTER = "aws:rds/cluster:Cluster"
 INSTANCE = "aws:rds/clusterInstance:ClusterInstance"
@@ -65,7 +65,11 @@ def test_prod_cluster_is_encrypted_protected_backed_up_14_days_and_keeps_a_final
     assert inputs["deletionProtection"] is True
     assert inputs["backupRetentionPeriod"] == 14
     assert inputs["skipFinalSnapshot"] is False
-    assert inputs["finalSnapshotIdentifier"] == "harbor-prod-database-final"
+    generation = plan.one("pulumi-python:dynamic:Resource", "Database-generation")
+    # The mocks draw the generation id from its name; AWS names it once, at create.
+    suffix = short_id("generation", "Database-generation", length=8)
+    assert inputs["finalSnapshotIdentifier"] == f"harbor-prod-database-final-{suffix}"
+    assert generation.urn in db.dependencies
     assert inputs["serverlessv2ScalingConfiguration"] == {"minCapacity": 0.5, "maxCapacity": 4}
     assert db.protect and db.retain_on_delete
     writer = plan.one(INSTANCE)
@@ -76,7 +80,7 @@ def test_prod_cluster_is_encrypted_protected_backed_up_14_days_and_keeps_a_final
 
 def test_prod_cluster_sits_in_the_private_subnets_only(real_plan):
     plan = real_plan("prod")
-    private = sorted(f"subnet-{short_id('subnet', f'Vpc-private_subnet-{z}')}" for z in "ab")
+    private = sorted(f"subnet-{short_id('subnet', f'Vpc-private_subnet-az{z}')}" for z in "12")
     group = plan.one("aws:rds/subnetGroup:SubnetGroup").inputs
     assert sorted(group["subnetIds"]) == private
     assert cluster(plan).inputs["dbSubnetGroupName"] == group["name"]
@@ -105,7 +109,7 @@ def test_staging_pauses_after_15_idle_minutes_and_keeps_7_days(real_plan):
 def test_a_retaining_stage_keeps_a_final_snapshot_even_without_protection(build):
     db = cluster(build(database(), stage="qa", removal="retain", protect=False))
     assert db.inputs["skipFinalSnapshot"] is False
-    assert db.inputs["finalSnapshotIdentifier"] == "harbor-qa-database-final"
+    assert db.inputs["finalSnapshotIdentifier"].startswith("harbor-qa-database-final-")
     assert db.retain_on_delete and not db.protect and db.inputs["deletionProtection"] is False
 
 
@@ -132,7 +136,7 @@ def _keys(value: Any):
 
 def test_engine_version_and_database_name_defaults(build):
     inputs = cluster(build(database())).inputs
-    assert inputs["engineVersion"].startswith("17.")
+    assert inputs["engineVersion"] == "17"
     assert inputs["databaseName"] == "harbor"
     assert inputs["masterUsername"] == "postgres"
     assert inputs["clusterIdentifier"] == "harbor-dev-database"
@@ -143,7 +147,7 @@ def test_tls_is_enforced_by_the_cluster_parameter_group_of_the_engine_family(bui
     group = plan.one("aws:rds/clusterParameterGroup:ClusterParameterGroup").inputs
     assert group["family"] == "aurora-postgresql16"
     assert {"name": "rds.force_ssl", "value": "1", "applyMethod": "immediate"} in group["parameters"]
-    assert cluster(plan).inputs["dbClusterParameterGroupName"] == group["name"]
+    assert cluster(plan).inputs["dbClusterParameterGroupName"].startswith(group["namePrefix"])
 
 
 def test_security_group_admits_5432_only_from_the_vpc_component_group(build):
@@ -244,7 +248,7 @@ def test_transform_reaches_the_cluster(build):
         ({"scaling": {"min_capacity": 4, "max_capacity": 1}}, "minCapacity 4 is above maxCapacity 1"),
         ({"scaling": {"min_capacity": 0, "max_capacity": 2}, "version": "16.2"},
          r"auto-pause\) needs Aurora PostgreSQL 16.3 or later"),
-        ({"version": "17"}, "must be an Aurora PostgreSQL major.minor"),
+        ({"version": "17.x"}, "must be an Aurora PostgreSQL major from 14 on"),
         ({"version": "12.9"}, "from 14 on"),
         ({"database": "my-db"}, "must start with a lowercase letter"),
         ({"username": "rdsadmin"}, "reserved by RDS"),
@@ -275,3 +279,70 @@ def test_a_single_zone_vpc_is_refused(build):
 
     with pytest.raises(ComponentError, match="Aurora needs subnets in at least two zones"):
         build(body, natCount=1)
+
+
+def test_parameter_and_security_group_changes_replace_beside_the_old_ones(build):
+    before = build(database())
+    after = build(database(transform={"parameter_group": {"description": "Edited"},
+                                      "security_group": {"description": "Edited"}}))
+    for role in ("parameter_group", "security_group"):
+        old, new = before.named(f"Database-{role}"), after.named(f"Database-{role}")
+        assert "name" not in new.inputs and new.inputs["namePrefix"].startswith("harbor-dev-")
+        assert replacement_outcome(old, new) == "coexist"
+
+
+def test_a_major_version_follows_aws_minor_upgrades_and_applies_changes_now(build):
+    plan = build(database())
+    inputs, writer = cluster(plan).inputs, plan.one(INSTANCE).inputs
+    # "17" stays "17" in state while AWS runs 17.x, so an automatic minor upgrade is no diff.
+    assert inputs["engineVersion"] == "17" and "engineVersion" not in writer
+    assert writer["autoMinorVersionUpgrade"] is True
+    assert inputs["applyImmediately"] is True and writer["applyImmediately"] is True
+    assert inputs["allowMajorVersionUpgrade"] is True
+    assert plan.one("aws:rds/clusterParameterGroup:ClusterParameterGroup").inputs["family"] == "aurora-postgresql17"
+
+
+def test_a_pinned_minor_stays_pinned(build):
+    plan = build(database(version="16.8"))
+    assert cluster(plan).inputs["engineVersion"] == "16.8"
+    # AWS would otherwise move it and every later deploy would try to go back.
+    assert plan.one(INSTANCE).inputs["autoMinorVersionUpgrade"] is False
+
+
+def test_server_logs_go_to_a_log_group_with_the_stages_retention(build):
+    plan = build(database(), stage="prod", logRetentionDays=30)
+    db = cluster(plan)
+    assert db.inputs["enabledCloudwatchLogsExports"] == ["postgresql"]
+    group = plan.named("Database-log_group")
+    assert group.inputs == {"name": "/aws/rds/cluster/harbor-prod-database/postgresql", "retentionInDays": 30}
+    assert group.urn in db.dependencies
+    # ...and so does everything built on the cluster, through it.
+    assert plan.waits_for(plan.one(INSTANCE), group) and not plan.waits_for(group, db)
+
+
+def test_each_generation_of_a_cluster_gets_its_own_final_snapshot_name():
+    from components.generation import GenerationIdProvider
+
+    provider = GenerationIdProvider()
+    keepers = {"cluster": "harbor-prod-database"}
+    first = provider.create({"kind": "harbor:generation-id", "keepers": keepers, "hex": None})
+    again = provider.create({"kind": "harbor:generation-id", "keepers": keepers, "hex": None})
+    assert len(first.outs["hex"]) == 8 and first.outs["hex"] != again.outs["hex"]
+    # The same generation redeployed keeps its id; a renamed cluster is a new generation.
+    assert provider.diff(first.id, first.outs, {**first.outs, "hex": None}).changes is False
+    renamed = provider.diff(first.id, first.outs, {"keepers": {"cluster": "harbor-prod-db2"}})
+    assert renamed.replaces == ["keepers"]
+
+
+def test_a_retaining_stage_keeps_what_the_cluster_sits_in(build):
+    plan = build(database(), stage="prod", removal="retain", protect=True)
+    kept = {r.type for r in plan.resources if r.custom and r.retain_on_delete}
+    assert {"aws:rds/subnetGroup:SubnetGroup", "aws:rds/clusterParameterGroup:ClusterParameterGroup",
+            "aws:ec2/securityGroup:SecurityGroup", "aws:ec2/vpc:Vpc", "aws:ec2/subnet:Subnet",
+            "aws:rds/cluster:Cluster", "aws:rds/clusterInstance:ClusterInstance"} <= kept
+    groups = plan.of_type("aws:ec2/securityGroup:SecurityGroup")
+    assert groups and all(g.retain_on_delete for g in groups)
+    # What holds no data and pins nothing is still removed with the stack.
+    assert not any(r.retain_on_delete for r in plan.of_type("aws:ec2/routeTable:RouteTable"))
+    dev = build(database(), stage="dev")
+    assert not any(r.retain_on_delete for r in dev.resources)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import json
 from typing import Any
 
 import pulumi
@@ -13,7 +14,7 @@ from components.linking import link_data, link_statements
 from components.vpc import FCK_NAT_OWNER
 from infra.harness import Plan, run_mocked
 from infra.mocks import AwsMocks, short_id
-from tests.conftest import APP, stage_config
+from tests.conftest import APP, replacement_outcome, stage_config
 
 SUBNET = "aws:ec2/subnet:Subnet"
 ROUTE = "aws:ec2/route:Route"
@@ -108,7 +109,7 @@ def test_explicit_zones_from_the_stage_are_used(build):
 
 
 def test_explicit_zone_missing_from_the_region_is_a_clear_error(build):
-    with pytest.raises(ComponentError, match=r"us-west-1b are not available in us-west-1"):
+    with pytest.raises(ComponentError, match=r"us-west-1b are not standard availability zones of us-west-1"):
         build(lambda: Vpc("Vpc"), region="us-west-1", azCount=2, natCount=1,
               availabilityZones=["us-west-1a", "us-west-1b"])
 
@@ -173,12 +174,12 @@ def test_instance_type_comes_from_the_stage(build):
 def test_private_routes_go_through_a_nat_instance(build):
     one = build(lambda: Vpc("Vpc"), natCount=1)
     assert len(nat_routes(one)) == 2
-    assert {r.inputs["networkInterfaceId"] for r in nat_routes(one)} == {mock_id("eni", "Vpc-nat_instance-a")}
+    assert {r.inputs["networkInterfaceId"] for r in nat_routes(one)} == {mock_id("eni", "Vpc-nat_instance-az1")}
     assert all(r.inputs["destinationCidrBlock"] == "0.0.0.0/0" for r in nat_routes(one))
     two = build(lambda: Vpc("Vpc"), stage="prod", natCount=2)
     assert {r.name: r.inputs["networkInterfaceId"] for r in nat_routes(two)} == {
-        "Vpc-nat_route-a": mock_id("eni", "Vpc-nat_instance-a"),
-        "Vpc-nat_route-b": mock_id("eni", "Vpc-nat_instance-b"),
+        "Vpc-nat_route-az1": mock_id("eni", "Vpc-nat_instance-az1"),
+        "Vpc-nat_route-az2": mock_id("eni", "Vpc-nat_instance-az2"),
     }
 
 
@@ -187,8 +188,8 @@ def test_managed_nat_puts_a_gateway_with_an_elastic_ip_in_each_public_subnet(bui
     gateways = plan.of_type("aws:ec2/natGateway:NatGateway")
     assert len(gateways) == 2 and not plan.of_type(INSTANCE)
     assert {g.name: g.inputs["subnetId"] for g in gateways} == {
-        "Vpc-nat_gateway-a": mock_id("subnet", "Vpc-public_subnet-a"),
-        "Vpc-nat_gateway-b": mock_id("subnet", "Vpc-public_subnet-b"),
+        "Vpc-nat_gateway-az1": mock_id("subnet", "Vpc-public_subnet-az1"),
+        "Vpc-nat_gateway-az2": mock_id("subnet", "Vpc-public_subnet-az2"),
     }
     assert all(g.inputs["allocationId"].startswith("eipalloc-") for g in gateways)
     assert all(r.inputs["natGatewayId"].startswith("nat-") for r in nat_routes(plan))
@@ -238,7 +239,7 @@ def test_component_security_group_admits_only_its_own_members(build):
     assert group["ingress"] == [
         {"protocol": "-1", "fromPort": 0, "toPort": 0, "self": True, "description": "members of this group"}
     ]
-    assert group["name"] == "harbor-dev-Vpc"
+    assert group["namePrefix"] == "harbor-dev-Vpc-"
 
 
 def test_bastion_is_reached_through_ssm_without_ssh(build):
@@ -258,8 +259,13 @@ def test_no_bastion_unless_asked(build):
 def test_vpc_resources_carry_name_tags_and_follow_no_data_policy(build):
     plan = build(lambda: Vpc("Vpc"), stage="prod", natCount=2)
     assert plan.one("aws:ec2/vpc:Vpc").inputs["tags"] == {"Name": "harbor-prod-Vpc"}
-    # Networks hold no data: destroy removes them even on a protected stage.
-    assert not any(r.protect or r.retain_on_delete for r in plan.resources if r.type.startswith("aws:ec2"))
+    # Networks hold no data: nothing is protected. On a retaining stage the VPC, its subnets and
+    # security groups stay (a kept database sits in them); routes, NAT and gateways go.
+    ec2 = [r for r in plan.resources if r.type.startswith("aws:ec2")]
+    assert not any(r.protect for r in ec2)
+    assert {r.type for r in ec2 if r.retain_on_delete} == {
+        "aws:ec2/vpc:Vpc", "aws:ec2/subnet:Subnet", "aws:ec2/securityGroup:SecurityGroup",
+        "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup"}
 
 
 def test_transform_reaches_the_subnets(build):
@@ -310,3 +316,124 @@ def test_a_malformed_shared_vpc_is_refused_naming_the_setting(build):
 
     with pytest.raises(StageConfigError, match=r"harbor:sharedVpc.privateSubnetIds"):
         build(lambda: Vpc("Vpc"), stage="pr-3", sharedVpc={"id": "vpc-0123456789abcdef0", "privateSubnetIds": []})
+
+
+def test_a_security_group_description_change_replaces_beside_the_old_group(build):
+    before = build(lambda: Vpc("Vpc"))
+    after = build(lambda: Vpc("Vpc", transform={"security_group": {"description": "Edited"}}))
+    old, new = (p.one(SECURITY_GROUP, "Vpc-security_group") for p in (before, after))
+    # AWS completes the name, so the new group is created beside the old one, the members
+    # move over, and only then is the old one deleted.
+    assert "name" not in new.inputs and new.inputs["namePrefix"] == "harbor-dev-Vpc-"
+    assert replacement_outcome(old, new) == "coexist"
+
+
+def test_moving_a_zone_in_the_stage_file_replaces_that_slots_subnets_old_first(build):
+    before = build(lambda: Vpc("Vpc"), availabilityZones=["us-east-1a", "us-east-1b"])
+    after = build(lambda: Vpc("Vpc"), availabilityZones=["us-east-1a", "us-east-1c"])
+    for kind in ("public", "private"):
+        (kept_old, moved_old), (kept_new, moved_new) = subnets(before, kind), subnets(after, kind)
+        # Same slot, same logical name: a replacement, not a new subnet beside the old one.
+        assert moved_new.name == moved_old.name == f"Vpc-{kind}_subnet-az2"
+        assert kept_new.inputs == kept_old.inputs
+        # Same CIDR in the same VPC: two generations cannot coexist, so the old goes first.
+        assert moved_new.inputs["cidrBlock"] == moved_old.inputs["cidrBlock"]
+        assert replacement_outcome(moved_old, moved_new) == "delete-first"
+    # Stacks deployed when subnets were named by zone letter keep their state under the new names.
+    assert before.named("Vpc-private_subnet-az2").aliases == ["Vpc-private_subnet-b"]
+    assert before.named("Vpc-route_table_association-public-az1").aliases == [
+        "Vpc-route_table_association-public-a"]
+
+
+def _zones_planned(build, zones, **settings) -> list[str]:
+    from infra.mocks import MockContext
+
+    plan = build(lambda: Vpc("Vpc"), context=MockContext(zones=zones), azCount=2, natCount=1, **settings)
+    return [s.inputs["availabilityZone"] for s in subnets(plan, "private")]
+
+
+def test_zones_stay_put_when_a_zone_is_impaired_or_a_local_zone_is_opted_in(build):
+    from infra.mocks import MockZone, default_zones
+
+    usual = default_zones("us-east-1")
+    assert _zones_planned(build, usual) == ["us-east-1a", "us-east-1b"]
+    impaired = [MockZone(z.name, z.zone_id, state="impaired") if z.name == "us-east-1a" else z for z in usual]
+    local = [MockZone("us-east-1-bos-1a", "use1-bos1-az1", zone_type="local-zone", opt_in_status="opted-in"),
+             MockZone("us-east-1-wl1-bos-wlz-1", "use1-wl1-bos-wlz1", zone_type="wavelength-zone",
+                      opt_in_status="opted-in"),
+             *impaired]
+    assert _zones_planned(build, local) == ["us-east-1a", "us-east-1b"]
+
+
+def test_zones_written_in_the_stage_file_are_used_whatever_the_region_reports(build):
+    from infra.mocks import MockZone, default_zones
+
+    impaired = [MockZone(z.name, z.zone_id, state="impaired") if z.name == "us-east-1f" else z
+                for z in default_zones("us-east-1")]
+    assert _zones_planned(build, impaired, availabilityZones=["us-east-1c", "us-east-1f"]) == [
+        "us-east-1c", "us-east-1f"]
+    local = [MockZone("us-east-1-bos-1a", "use1-bos1-az1", zone_type="local-zone", opt_in_status="opted-in"),
+             *impaired]
+    with pytest.raises(ComponentError, match=r"us-east-1-bos-1a are not standard availability zones"):
+        _zones_planned(build, local, availabilityZones=["us-east-1-bos-1a", "us-east-1c"])
+
+
+@pytest.mark.parametrize(("instance_type", "architecture"), [
+    ("t4g.nano", "arm64"), ("c7gn.medium", "arm64"), ("a1.medium", "arm64"), ("m8g.large", "arm64"),
+    ("t3.nano", "x86_64"), ("t3a.micro", "x86_64"), ("c7i-flex.large", "x86_64"), ("g4dn.xlarge", "x86_64"),
+])
+def test_nat_and_bastion_images_match_the_instance_types_architecture(instance_type, architecture):
+    mocks = RecordingMocks()
+    settings = stage_config("dev", natInstanceType=instance_type)
+    run_mocked(lambda: (start_app(), Vpc("Vpc", bastion=True)), APP, "dev", settings, mocks=mocks)
+    lookups = [args for token, args in mocks.calls if token == "aws:ec2/getAmi:getAmi"]
+    assert len(lookups) == 2
+    for lookup in lookups:
+        filters = {f["name"]: f["values"] for f in lookup["filters"]}
+        assert filters["architecture"] == [architecture]
+    names = sorted(f["values"][0] for lookup in lookups for f in lookup["filters"] if f["name"] == "name")
+    assert names == [f"al2023-ami-2023.*-kernel-*-{architecture}", "fck-nat-al2023-*"]
+
+
+@pytest.mark.parametrize("instance_type", ["mac2.metal", "u-6tb1.56xlarge", "c7g.metal"])
+def test_an_instance_type_no_nat_image_runs_on_is_refused_before_any_resource(build, instance_type):
+    with pytest.raises(ComponentError, match=rf"natInstanceType '{instance_type}' is not a general EC2 type"):
+        build(lambda: Vpc("Vpc"), natInstanceType=instance_type)
+
+
+def test_prod_records_its_traffic_to_a_log_group_with_the_stages_retention(plan_stage):
+    plan = plan_stage("prod")
+    flow = plan.one("aws:ec2/flowLog:FlowLog")
+    group = plan.named("Vpc-flow_log_group")
+    role = plan.named("Vpc-flow_log_role")
+    policy = plan.named("Vpc-flow_log_policy")
+    assert flow.inputs["trafficType"] == "ALL" and flow.inputs["logDestinationType"] == "cloud-watch-logs"
+    assert flow.inputs["vpcId"] == mock_id("vpc", "Vpc-vpc")
+    assert flow.inputs["logDestination"] == f"arn:aws:logs:us-east-1:123456789012:log-group:{group.inputs['name']}"
+    assert group.inputs == {"name": "/aws/vpc/flow-logs/harbor-prod-Vpc", "retentionInDays": 30}
+    # Least privilege: the flow-logs service, for this account's flow logs, writing to this group.
+    trust = json.loads(role.inputs["assumeRolePolicy"])["Statement"]
+    assert trust == [{
+        "Effect": "Allow", "Action": "sts:AssumeRole", "Principal": {"Service": "vpc-flow-logs.amazonaws.com"},
+        "Condition": {"StringEquals": {"aws:SourceAccount": "123456789012"},
+                      "ArnLike": {"aws:SourceArn": "arn:aws:ec2:us-east-1:123456789012:vpc-flow-log/*"}},
+    }]
+    (grant,) = json.loads(policy.inputs["policy"])["Statement"]
+    arn = flow.inputs["logDestination"]
+    assert grant == {"Effect": "Allow", "Action": ["logs:CreateLogStream", "logs:DescribeLogStreams",
+                                                   "logs:PutLogEvents"], "Resource": [arn, f"{arn}:*"]}
+    assert policy.urn in flow.dependencies
+
+
+@pytest.mark.parametrize(("stage", "settings", "expected"), [
+    ("dev", {}, 0), ("staging", {}, 0), ("dev", {"flowLogs": True}, 1), ("prod", {"flowLogs": False}, 0),
+])
+def test_flow_logs_follow_the_stage(build, stage, settings, expected):
+    plan = build(lambda: Vpc("Vpc"), stage=stage, **settings)
+    assert len(plan.of_type("aws:ec2/flowLog:FlowLog")) == expected
+
+
+def test_nat_instances_wait_for_the_ssm_policy_of_their_profile(build):
+    plan = build(lambda: Vpc("Vpc"))
+    attachment = plan.one("aws:iam/rolePolicyAttachment:RolePolicyAttachment")
+    assert plan.waits_for(plan.one(INSTANCE), attachment)
