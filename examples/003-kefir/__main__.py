@@ -98,7 +98,10 @@ handle_public = Function("handlePublic", handler="functions/public.handler", lin
 api = ApiGatewayV2(
     "Api",
     cors={
-        "allow_origins": None,  # the stage's corsOrigins: kefirproducer.com on prod, any on dev
+        # The stage's corsOrigins: kefirproducer.com on prod, any on dev. API Gateway documents
+        # only exact origins, "*", "https://*" and "http://*" for HTTP APIs, so the seed's
+        # "https://*.kefirproducer.com" may match only literally: list subdomains that call the API.
+        "allow_origins": None,
         "allow_methods": ["GET", "POST", "PUT", "DELETE", "OPTIONS"],
         "allow_headers": ["Content-Type", "Authorization"],
         "expose_headers": ["Content-Type"],
