@@ -5,7 +5,8 @@ daily reminders on EventBridge Scheduler and alarms, per stage (dev, prod).
 
 prod keeps and protects its data (PITR, deletion protection, versioned photos), restricts
 CORS to kefirproducer.com and pages on function errors; dev is removed on destroy. Every
-resource carries the seed's Environment and Application tags (the stage files' ``tags``).
+resource carries the seed's Environment and Application tags (the stage files' ``tags``);
+harbor adds ``managed-by: pulumi`` itself, the seed's optional ManagedBy.
 """
 
 import pulumi
