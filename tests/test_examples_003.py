@@ -5,6 +5,8 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -241,3 +243,12 @@ def test_prod_alarms_on_each_functions_errors_as_the_seed_and_dev_has_none(plans
         assert f"kefir-app-prod-{name}-throttles" in alarms
     assert alarms["kefir-app-prod-Reminders-dlq"]["dimensions"] == {"QueueName": "kefir-app-prod-Reminders-dlq"}
     assert len(alarms) == 2 * len(FUNCTIONS) + 1
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="needs Node.js")
+@pytest.mark.parametrize("handler", ["batches", "photos", "public", "reminders"])
+def test_each_handler_is_valid_node_module_exporting_handler(handler):
+    source = PROGRAM / "functions" / f"{handler}.mjs"
+    checked = subprocess.run(["node", "--check", str(source)], capture_output=True, text=True, timeout=60)
+    assert checked.returncode == 0, checked.stderr
+    assert "export const handler = async" in source.read_text()

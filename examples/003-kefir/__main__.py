@@ -31,9 +31,10 @@ table = Dynamo(
     deletion_protection=production,
 )
 
-# Private (public access blocked), SSE-S3 with a bucket key, named with the account for
-# global uniqueness; versioned where the stage protects data (prod). dev's bucket never
-# turns versioning on, which is what the seed's "Suspended" amounts to on a new bucket.
+# Private (public access blocked), SSE-S3 (a bucket key only matters under KMS), versioned
+# where the stage protects data (prod); dev's bucket never turns versioning on, which is what
+# the seed's "Suspended" amounts to on a new bucket. The name ends in a hash of the account
+# and region rather than the seed's account id: as unique, without publishing the account.
 photos = Bucket(
     "Photos",
     cors=[{
