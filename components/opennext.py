@@ -1,8 +1,8 @@
 """OpenNext: build a Next.js app for AWS and read what the build produced.
 
-``prepare_build(app_dir, mode)`` (on the command line: ``infra build-site app/web``)
-returns a validated :class:`OpenNextBuild`, running
-``npx --yes @opennextjs/aws@<OPENNEXT_VERSION> build`` in the app folder when needed.
+``prepare_build(app_dir, mode, settings)`` (on the command line: ``infra build-site
+app/web``) returns a validated :class:`OpenNextBuild`, running
+``npx --yes @opennextjs/aws@<version> build`` in the app folder when needed.
 
 Example::
 
@@ -14,9 +14,10 @@ When does it build? (``mode``)
 
 * ``"auto"`` (default): reuse ``.open-next/`` while the *source hash* (every app file
   except ``node_modules``/``.next``/``.open-next``, the lockfile included, plus the
-  OpenNext version) equals the hash stamped in ``.open-next/.harbor-source-hash`` by the
-  last successful build; otherwise build. A changed page or lockfile rebuilds, an
-  unchanged app plans in milliseconds.
+  :class:`BuildSettings`: OpenNext version, build command, build-time environment such
+  as ``NEXT_PUBLIC_*``) equals the hash stamped in ``.open-next/.harbor-source-hash`` by
+  the last successful build; otherwise build. A changed page, lockfile or public value
+  rebuilds, an unchanged app plans in milliseconds.
 * ``"always"``: build every time. ``"never"``: the build must already exist (CI builds
   first, then deploys); a missing output is an error.
 
@@ -26,23 +27,45 @@ fresh clone, which the README promises works without Node) gets ``None`` and the
 Nextjs component skips the site with a visible warning instead of inventing a
 build. Every failure (missing or broken app folder, failed build, missing or
 malformed output) raises :class:`OpenNextError` before any resource is registered.
+
+Same sources, same build. Next.js normally picks a random build id, random draft-mode
+keys and a random server-action key on every clean build, so every CI run would ship
+new archives, new asset paths and an emptied ISR cache. Here all three follow the
+source hash, without touching the app's ``next.config``:
+
+* the build id: Next.js takes it from ``generateBuildId`` in the config, whose default
+  (in ``next/dist/server/config-shared``) returns null for "random". A preload script
+  (``NODE_OPTIONS=--require``) makes that default return ``HARBOR_NEXT_BUILD_ID``; an
+  app that sets its own ``generateBuildId`` keeps it.
+* the server-action key: Next.js reads ``NEXT_SERVER_ACTIONS_ENCRYPTION_KEY``.
+* the draft-mode keys: Next.js reuses ``.next/cache/.previewinfo`` when present, so it
+  is written before the build.
+
+The two keys protect draft-mode cookies and values closed over by server actions, so
+they are derived (HMAC-SHA256) from ``HARBOR_NEXT_BUILD_SECRET`` when the environment
+sets it (CI sets it from a secret; the same secret on every machine keeps builds
+identical); without it they follow the source hash alone, which anyone holding the
+sources can recompute.
 """
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import fcntl
 import hashlib
+import hmac
 import json
 import os
+import re
 import shutil
 import subprocess
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from components.base import ComponentError
 
@@ -55,6 +78,40 @@ SKIPPED_DIRS = frozenset({"node_modules", ".next", OUTPUT_DIR, ".git", ".turbo",
 
 BuildMode = Literal["auto", "always", "never"]
 Runner = Callable[..., subprocess.CompletedProcess]
+BUILD_SECRET_VARIABLE = "HARBOR_NEXT_BUILD_SECRET"
+BUILD_ID_VARIABLE = "HARBOR_NEXT_BUILD_ID"
+PRELOAD_FILE = ".harbor-build-id.cjs"  # written into node_modules, which only builds have
+WRAPPER_CONFIG = ".harbor-open-next.config.ts"
+# Letters that cannot spell "ad": Next.js avoids build ids ad blockers would match.
+_BUILD_ID_ALPHABET = "0123456789bcefghijkmnpqrstuvwxyz"
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+# Runs in every Node.js process of the build (NODE_OPTIONS=--require). Next.js asks
+# next/dist/build/generate-build-id for the id, passing the config's generateBuildId (null
+# by default, meaning "random"). The module's own export cannot be reassigned and the
+# default config is frozen, so the preload puts a wrapper in its place in the module
+# cache before Next.js loads it: the app's own generateBuildId still wins, and the id
+# harbor derived from the sources replaces only the random fallback.
+PRELOAD_SCRIPT = """\
+const id = process.env.HARBOR_NEXT_BUILD_ID;
+if (id) {
+  let path;
+  try {
+    path = require.resolve("next/dist/build/generate-build-id", { paths: [process.cwd()] });
+  } catch {
+    path = undefined; // not a Next.js app's process (npm, npx): nothing to set
+  }
+  if (path) {
+    require(path);
+    require.cache[path].exports = {
+      generateBuildId: async (generate) => {
+        const own = await generate();
+        return typeof own === "string" ? own.trim() : id;
+      },
+    };
+  }
+}
+"""
 
 
 class OpenNextError(ComponentError):
@@ -154,6 +211,40 @@ class OpenNextOutput(_Output):
         return {k: v for k, v in self.origins.items() if isinstance(v, FunctionOrigin)}
 
 
+class BuildSettings(BaseModel):
+    """What goes into a build besides the app's files; part of the source hash.
+
+    Example::
+
+        BuildSettings(environment={"NEXT_PUBLIC_STAGE": "dev"}, command="npm run build:web")
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    environment: dict[str, str] = Field(
+        default_factory=dict, description="variables the build sees (NEXT_PUBLIC_* reach the browser)"
+    )
+    command: str | None = Field(
+        None, description="the app's build command OpenNext runs instead of `npm run build`"
+    )
+    opennext_version: str = Field(
+        OPENNEXT_VERSION, pattern=r"^\d+\.\d+\.\d+(-[0-9A-Za-z.]+)?$",
+        description="exact @opennextjs/aws version",
+    )
+
+    @field_validator("environment")
+    @classmethod
+    def _names(cls, environment: dict[str, str]) -> dict[str, str]:
+        for name in environment:
+            if not _ENV_NAME.match(name):
+                raise ValueError(f"build environment name {name!r} is not a valid variable name")
+        return dict(sorted(environment.items()))
+
+    def fingerprint(self) -> str:
+        """The settings as one stable line for the source hash."""
+        return json.dumps(self.model_dump(), sort_keys=True)
+
+
 @dataclass(frozen=True)
 class OpenNextBuild:
     """A usable build: the app folder, its parsed output and the source hash it came from."""
@@ -163,14 +254,56 @@ class OpenNextBuild:
     source_hash: str
     built_now: bool
 
+    @property
+    def build_id(self) -> str:
+        """Next.js's build id for these sources and settings (see the module docs)."""
+        return build_id_for(self.source_hash)
+
     def path(self, relative: str) -> Path:
         """A path from the output file (relative to the app folder) made absolute."""
         return (self.app_dir / relative).resolve()
 
 
-def source_hash(app_dir: Path) -> str:
-    """Hash of the app's sources and lockfile (not its dependencies or build output)."""
-    digest = hashlib.sha256(f"opennext@{OPENNEXT_VERSION}\n".encode())
+def build_id_for(source: str) -> str:
+    """A 20-character build id that follows the source hash (no "ad" anywhere)."""
+    digest = hashlib.sha256(f"build-id\0{source}".encode()).digest()
+    return "".join(_BUILD_ID_ALPHABET[b % 32] for b in digest[:20])
+
+
+def _derived_key(source: str, label: str, size: int) -> bytes:
+    secret = os.environ.get(BUILD_SECRET_VARIABLE, "").encode() or b"harbor-public"
+    return hmac.new(secret, f"{label}\0{source}".encode(), hashlib.sha256).digest()[:size]
+
+
+def build_environment(source: str, settings: BuildSettings) -> dict[str, str]:
+    """The variables harbor adds to the build's environment (see the module docs)."""
+    key = base64.b64encode(_derived_key(source, "server-actions", 32)).decode()
+    return {
+        **settings.environment,
+        "NEXT_TELEMETRY_DISABLED": "1",
+        BUILD_ID_VARIABLE: build_id_for(source),
+        "NEXT_SERVER_ACTIONS_ENCRYPTION_KEY": key,
+    }
+
+
+def write_preview_keys(app_dir: Path, source: str) -> None:
+    """``.next/cache/.previewinfo``, which Next.js reuses instead of drawing random keys."""
+    cache = app_dir / ".next" / "cache"
+    cache.mkdir(parents=True, exist_ok=True)
+    info = {
+        "previewModeId": _derived_key(source, "preview-id", 16).hex(),
+        "previewModeSigningKey": _derived_key(source, "preview-signing", 32).hex(),
+        "previewModeEncryptionKey": _derived_key(source, "preview-encryption", 32).hex(),
+        # Next.js redraws the keys once this passes (epoch ms); year 2286 keeps them.
+        "expireAt": 9_999_999_999_999,
+    }
+    (cache / ".previewinfo").write_text(json.dumps(info))
+
+
+def source_hash(app_dir: Path, settings: BuildSettings | None = None) -> str:
+    """Hash of the app's sources, lockfile and build settings (not dependencies or output)."""
+    settings = settings or BuildSettings()
+    digest = hashlib.sha256(f"opennext\n{settings.fingerprint()}\n".encode())
     for root, dirs, files in os.walk(app_dir):
         dirs[:] = sorted(d for d in dirs if d not in SKIPPED_DIRS)
         for name in sorted(files):
@@ -227,28 +360,58 @@ def read_output(app_dir: Path) -> OpenNextOutput:
     return output
 
 
-def build_command() -> list[str]:
+def build_command(settings: BuildSettings | None = None) -> list[str]:
     """The OpenNext build, pinned so every machine builds the same way."""
-    return ["npx", "--yes", f"@opennextjs/aws@{OPENNEXT_VERSION}", "build"]
+    settings = settings or BuildSettings()
+    command = ["npx", "--yes", f"@opennextjs/aws@{settings.opennext_version}", "build"]
+    if settings.command:
+        # OpenNext takes the build command only from its config: a wrapper config adds it.
+        command += ["--config-path", f"node_modules/{WRAPPER_CONFIG}"]
+    return command
 
 
-def run_build(app_dir: Path, runner: Runner | None = None) -> None:
+def write_wrapper_config(app_dir: Path, settings: BuildSettings) -> None:
+    """``node_modules/.harbor-open-next.config.ts``: the app's config plus ``buildCommand``."""
+    own = app_dir / "open-next.config.ts"
+    base = 'import own from "../open-next.config.ts";\n' if own.is_file() else "const own = {};\n"
+    (app_dir / "node_modules" / WRAPPER_CONFIG).write_text(
+        base + f"export default {{ ...own, buildCommand: {json.dumps(settings.command)} }};\n"
+    )
+
+
+def run_build(
+    app_dir: Path,
+    runner: Runner | None = None,
+    settings: BuildSettings | None = None,
+    source: str | None = None,
+) -> None:
     """Run the OpenNext build in ``app_dir``; a failure raises with the log's tail."""
     if runner is None and shutil.which("npx") is None:
         raise OpenNextError(
             f"building {app_dir} needs Node.js 20+ with npx on PATH; install Node.js, or build "
             "elsewhere and deploy with build='never'"
         )
+    settings = settings or BuildSettings()
+    source = source or source_hash(app_dir, settings)
     stamp = app_dir / OUTPUT_DIR / HASH_FILE
     stamp.unlink(missing_ok=True)  # a failed build must not leave the old stamp looking current
+    env = {**os.environ, **build_environment(source, settings)}
+    modules = app_dir / "node_modules"
+    if modules.is_dir():
+        preload = modules / PRELOAD_FILE
+        preload.write_text(PRELOAD_SCRIPT)
+        env["NODE_OPTIONS"] = f"{env.get('NODE_OPTIONS', '')} --require {preload}".strip()
+        write_preview_keys(app_dir, source)
+        if settings.command:
+            write_wrapper_config(app_dir, settings)
     try:
         result = (runner or subprocess.run)(
-            build_command(),
+            build_command(settings),
             cwd=app_dir,
             capture_output=True,
             text=True,
             timeout=BUILD_TIMEOUT,
-            env={**os.environ, "NEXT_TELEMETRY_DISABLED": "1"},
+            env=env,
         )
     except subprocess.TimeoutExpired:
         raise OpenNextError(f"the OpenNext build of {app_dir} ran over {BUILD_TIMEOUT} s") from None
@@ -257,7 +420,7 @@ def run_build(app_dir: Path, runner: Runner | None = None) -> None:
         tail = "\n".join(log.strip().splitlines()[-25:])
         raise OpenNextError(
             f"the OpenNext build of {app_dir} failed (exit {result.returncode}); "
-            f"command: {' '.join(build_command())}\n{tail}"
+            f"command: {' '.join(build_command(settings))}\n{tail}"
         )
 
 
@@ -267,6 +430,7 @@ def prepare_build(
     *,
     offline: bool = False,
     runner: Runner | None = None,
+    settings: BuildSettings | None = None,
 ) -> OpenNextBuild | None:
     """A usable build of ``app_dir``, built first if ``mode`` says so (see module docs).
 
@@ -276,7 +440,7 @@ def prepare_build(
     app_dir = app_dir.resolve()
     check_app(app_dir)
     with _build_lock(app_dir):
-        return _prepare_locked(app_dir, mode, offline=offline, runner=runner)
+        return _prepare_locked(app_dir, mode, offline=offline, runner=runner, settings=settings or BuildSettings())
 
 
 @contextlib.contextmanager
@@ -299,9 +463,9 @@ def _build_lock(app_dir: Path) -> Iterator[None]:
 
 
 def _prepare_locked(
-    app_dir: Path, mode: BuildMode, *, offline: bool, runner: Runner | None
+    app_dir: Path, mode: BuildMode, *, offline: bool, runner: Runner | None, settings: BuildSettings
 ) -> OpenNextBuild | None:
-    current = source_hash(app_dir)
+    current = source_hash(app_dir, settings)
     stamp = app_dir / OUTPUT_DIR / HASH_FILE
     fresh = stamp.is_file() and stamp.read_text().strip() == current
     output_file = app_dir / OUTPUT_DIR / OUTPUT_FILE
@@ -314,7 +478,7 @@ def _prepare_locked(
             f"{app_dir} has no node_modules: run `npm ci` in {app_dir} before deploying "
             "(the build needs the app's dependencies)"
         )
-    run_build(app_dir, runner)
+    run_build(app_dir, runner, settings, current)
     output = read_output(app_dir)
     stamp.write_text(current + "\n")
     return OpenNextBuild(app_dir, output, current, built_now=True)

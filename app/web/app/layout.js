@@ -1,3 +1,5 @@
+import SiteBadge from "./site-badge";
+
 export const metadata = {
   title: "harbor",
   description: "A Next.js site deployed by harbor through OpenNext",
@@ -8,9 +10,10 @@ export default function RootLayout({ children }) {
     <html lang="en">
       <body style={{ fontFamily: "system-ui, sans-serif", margin: "2rem auto", maxWidth: "40rem" }}>
         <nav>
-          <a href="/">Home</a> · <a href="/status">API status</a>
+          <a href="/">Home</a> · <a href="/status">API status</a> · <a href="/hello">Say hello</a>
         </nav>
         {children}
+        <SiteBadge />
       </body>
     </html>
   );

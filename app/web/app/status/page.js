@@ -10,7 +10,12 @@ async function apiStatus(apiUrl) {
       cache: "no-store",
       signal: AbortSignal.timeout(3000),
     });
-    return { ok: response.ok, detail: `${response.status} ${response.statusText}` };
+    const body = response.ok ? await response.json().catch(() => null) : null;
+    return {
+      ok: response.ok && body?.status === "ok",
+      detail: `${response.status} ${response.statusText}`,
+      body,
+    };
   } catch (error) {
     return { ok: false, detail: String(error) };
   }
@@ -24,8 +29,18 @@ export default async function Status() {
       <h1>API status</h1>
       <p>API: {apiUrl ?? "none"}</p>
       <p>
-        {status.ok ? "reachable" : "unreachable"}: {status.detail}
+        {status.ok ? "healthy" : "unhealthy"}: {status.detail}
       </p>
+      {status.body ? (
+        <dl>
+          <dt>Status</dt>
+          <dd>{status.body.status}</dd>
+          <dt>Region</dt>
+          <dd>{status.body.region ?? "unknown"}</dd>
+          <dt>Checked at</dt>
+          <dd>{status.body.time}</dd>
+        </dl>
+      ) : null}
       <p>Rendered at {new Date().toISOString()}</p>
     </main>
   );
