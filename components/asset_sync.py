@@ -3,12 +3,19 @@
 Both are Pulumi dynamic resources whose work is done with boto3 when Pulumi creates
 or updates them; under ``infra plan`` (mocks) only their inputs are recorded.
 
+They act on the same account as the stage's AWS provider: ``access``
+(:class:`AwsAccess`) carries the provider's region, profile and assumed role, and
+boto3 gets a session built from them rather than its default credential chain. The
+provider classes stay at ``components.asset_sync.AssetSyncProvider`` and
+``InvalidationProvider``: Pulumi stores a dynamic provider in the state by reference
+to its module and class, so moving them would break every existing stack.
+
 Example::
 
     sync = AssetSync(
         "Web-assets",
         bucket=assets_bucket.bucket,
-        region="us-east-1",
+        access=AwsAccess.for_stage(stage),
         sources=[
             {"directory": ".open-next/assets", "prefix": "_assets", "versioned_subdir": "_next"},
             {"directory": ".open-next/cache", "prefix": "_cache", "cached": False},
@@ -19,10 +26,13 @@ Example::
 
 What a deploy does:
 
-* every file is hashed (SHA-256); a file is uploaded only when its key is new or its hash
-  differs from the manifest kept in the resource's state, so a deploy that changes one
-  file uploads one object. Nothing is done per file in Pulumi itself: one resource,
-  however many files.
+* every file is hashed (SHA-256); a file is uploaded only when its key is new, its hash
+  differs from the manifest kept in the resource's state, or the object is gone from
+  the bucket, so a deploy that changes one file uploads one object. Nothing is done per
+  file in Pulumi itself: one resource, however many files.
+* objects deleted by hand are noticed: every preview and deploy lists the bucket's
+  prefixes (one ListObjectsV2 call per 1,000 keys) and reports a change when a key of
+  the manifest is missing; the update puts it back.
 * ``Content-Type`` comes from the extension (UTF-8 for text). ``Cache-Control``: files
   under ``<prefix>/<versioned_subdir>/static/`` carry a content hash in their names, so
   they are ``public,max-age=31536000,immutable``; every other served file is
@@ -35,7 +45,13 @@ What a deploy does:
   browsers holding the previous HTML still ask for the previous hashed chunks for a
   while after that. Deleting one deploy later means the version that referenced a file
   has been replaced and live for a full deploy cycle before the file goes. A file that
-  comes back in a later build is simply un-retired.
+  comes back in a later build is simply un-retired. The cleanup rides on the next sync
+  that happens anyway (a changed or missing file): retired files alone never make a
+  deploy report a change.
+
+Each invalidation carries a caller reference unique to that request: CloudFront
+silently ignores a reference it has seen, so a version-derived one would leave a
+rolled-back site cached.
 """
 
 from __future__ import annotations
@@ -43,6 +59,8 @@ from __future__ import annotations
 import hashlib
 import mimetypes
 import os
+import sys
+import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -104,6 +122,60 @@ class SyncSource(BaseModel):
     @classmethod
     def _strip_slashes(cls, value: str | None) -> str | None:
         return value.strip("/") if value is not None else None
+
+
+class AwsAccess(BaseModel):
+    """Where and as whom boto3 acts: the stage provider's region, profile and assumed role.
+
+    Example::
+
+        AwsAccess(region="eu-west-1", profile="harbor-prod",
+                  role_arn="arn:aws:iam::123456789012:role/deploy")
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    region: str = Field(description="the AWS region")
+    profile: str | None = Field(None, description="a profile of the shared AWS config files")
+    role_arn: str | None = Field(None, description="a role to assume first")
+    external_id: str | None = Field(None, description="the external id the role's trust asks for")
+    session_name: str = Field("harbor-deploy", description="the assumed role's session name")
+
+    @classmethod
+    def for_stage(cls, stage: Any, region: str | None = None) -> AwsAccess:
+        """The access of the stage's provider (see ``components.context``) in ``region``."""
+        role = getattr(stage, "aws_assume_role", None)
+        return cls(
+            region=region or stage.region,
+            profile=getattr(stage, "aws_profile", None),
+            role_arn=getattr(role, "role_arn", None),
+            external_id=getattr(role, "external_id", None),
+            session_name=getattr(role, "session_name", None) or "harbor-deploy",
+        )
+
+    @classmethod
+    def from_props(cls, props: Mapping[str, Any]) -> AwsAccess:
+        """The access recorded in a resource's state; older states only hold ``region``."""
+        recorded = props.get("access")
+        return cls.model_validate(recorded) if recorded else cls(region=props["region"])
+
+    def session(self) -> Any:
+        """A boto3 session with exactly this access (never boto3's default region)."""
+        import boto3  # only deploys need boto3; plans never reach this
+
+        session = boto3.Session(profile_name=self.profile, region_name=self.region)
+        if not self.role_arn:
+            return session
+        request: dict[str, Any] = {"RoleArn": self.role_arn, "RoleSessionName": self.session_name}
+        if self.external_id:
+            request["ExternalId"] = self.external_id
+        credentials = session.client("sts", region_name=self.region).assume_role(**request)["Credentials"]
+        return boto3.Session(
+            aws_access_key_id=credentials["AccessKeyId"],
+            aws_secret_access_key=credentials["SecretAccessKey"],
+            aws_session_token=credentials["SessionToken"],
+            region_name=self.region,
+        )
 
 
 def content_type(key: str) -> str:
@@ -184,15 +256,20 @@ def sync(
     previous: Mapping[str, str] | None = None,
     retired: Iterable[str] = (),
     base: Path | None = None,
+    missing: Iterable[str] = (),
 ) -> SyncResult:
     """Upload what changed since ``previous`` and delete what an earlier deploy retired.
 
     ``previous`` is the manifest (key -> SHA-256) the last deploy left; ``retired`` the
-    keys it stopped using. Returns the new manifest and the keys this deploy retires.
+    keys it stopped using; ``missing`` keys of it the bucket no longer holds. Returns the
+    new manifest and the keys this deploy retires.
     """
     previous = dict(previous or {})
+    gone = set(missing)
     local = scan(sources, base)
-    changed = [f for key, f in sorted(local.items()) if previous.get(key) != f.sha256]
+    changed = [
+        f for key, f in sorted(local.items()) if previous.get(key) != f.sha256 or key in gone
+    ]
 
     def upload(item: LocalFile) -> str:
         extra: dict[str, Any] = {
@@ -225,10 +302,21 @@ def sync(
     )
 
 
-def _s3_client(region: str) -> Any:
-    import boto3  # only the deploy needs boto3; plans never reach this
+def _s3_client(access: AwsAccess) -> Any:
+    return access.session().client("s3", region_name=access.region)
 
-    return boto3.client("s3", region_name=region)
+
+def missing_keys(s3: Any, bucket: str, manifest: Mapping[str, str]) -> list[str]:
+    """Keys of ``manifest`` the bucket no longer holds (deleted by hand, lifecycle rules)."""
+    if not manifest:
+        return []
+    prefixes = sorted({key.split("/", 1)[0] + "/" if "/" in key else "" for key in manifest})
+    present: set[str] = set()
+    paginator = s3.get_paginator("list_objects_v2")
+    for prefix in prefixes:
+        for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
+            present.update(item["Key"] for item in page.get("Contents", []))
+    return sorted(key for key in manifest if key not in present)
 
 
 class AssetSyncProvider(ResourceProvider):
@@ -237,14 +325,16 @@ class AssetSyncProvider(ResourceProvider):
     def _run(self, props: Mapping[str, Any], olds: Mapping[str, Any] | None) -> dict[str, Any]:
         sources = [SyncSource.model_validate(s) for s in props["sources"]]
         base = Path(props.get("base") or os.getcwd())
+        s3 = _s3_client(AwsAccess.from_props(props))
         old_manifest: dict[str, str] = {}
         old_retired: list[str] = []
         if olds and olds.get("bucket") == props["bucket"]:
             old_manifest = dict(olds.get("manifest") or {})
             old_retired = list(olds.get("retired") or [])
         result = sync(
-            _s3_client(props["region"]), props["bucket"], sources,
+            s3, props["bucket"], sources,
             previous=old_manifest, retired=old_retired, base=base,
+            missing=missing_keys(s3, props["bucket"], old_manifest),
         )
         return {
             **props,
@@ -259,21 +349,36 @@ class AssetSyncProvider(ResourceProvider):
         return CreateResult(id_=f"{props['bucket']}-assets", outs=outs)
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
-        keys = ("bucket", "sources", "files_hash", "region")
+        keys = ("bucket", "sources", "files_hash", "region", "access")
         changed = [k for k in keys if olds.get(k) != news.get(k)]
-        # Files retired last time are due for deletion even if nothing else changed.
+        if not changed and self._objects_missing(olds):
+            changed = ["manifest"]
+        # Retired files alone are no change: they go with the next sync that happens anyway.
         return DiffResult(
-            changes=bool(changed) or bool(olds.get("retired")),
+            changes=bool(changed),
             replaces=["bucket"] if "bucket" in changed else [],
             delete_before_replace=False,
         )
+
+    @staticmethod
+    def _objects_missing(olds: Mapping[str, Any]) -> bool:
+        """True when a synced object is gone from the bucket (checked on every preview)."""
+        manifest = olds.get("manifest") or {}
+        if not manifest:
+            return False
+        try:
+            s3 = _s3_client(AwsAccess.from_props(olds))
+            return bool(missing_keys(s3, olds["bucket"], manifest))
+        except Exception as error:  # a preview must not fail because a listing did
+            print(f"asset sync: could not list {olds.get('bucket')}: {error}", file=sys.stderr)
+            return False
 
     def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
         return UpdateResult(outs=self._run(news, olds))
 
     def delete(self, _id: str, props: dict[str, Any]) -> None:
         keys = sorted(set(props.get("manifest") or {}) | set(props.get("retired") or []))
-        s3 = _s3_client(props["region"])
+        s3 = _s3_client(AwsAccess.from_props(props))
         try:
             for start in range(0, len(keys), 1000):
                 s3.delete_objects(
@@ -300,7 +405,7 @@ class AssetSync(pulumi.dynamic.Resource):
         name: str,
         *,
         bucket: pulumi.Input[str],
-        region: pulumi.Input[str],
+        access: AwsAccess,
         sources: Sequence[SyncSource | Mapping[str, Any]],
         base: str | None = None,
         opts: pulumi.ResourceOptions | None = None,
@@ -312,7 +417,8 @@ class AssetSync(pulumi.dynamic.Resource):
             name,
             {
                 "bucket": bucket,
-                "region": region,
+                "region": access.region,
+                "access": access.model_dump(),
                 "sources": [s.model_dump() for s in parsed],
                 # Relative folders resolve against the program folder at deploy time too;
                 # kept relative to it, so checkouts in other folders register the same input.
@@ -329,16 +435,16 @@ class InvalidationProvider(ResourceProvider):
     """Creates one CloudFront invalidation per change of ``version``."""
 
     def _invalidate(self, props: Mapping[str, Any]) -> dict[str, Any]:
-        import boto3
-
-        client = boto3.client("cloudfront")
+        access = AwsAccess.from_props(props) if props.get("access") else AwsAccess(region="us-east-1")
+        client = access.session().client("cloudfront")
         paths = list(props["paths"])
         answer = client.create_invalidation(
             DistributionId=props["distribution_id"],
             InvalidationBatch={
                 "Paths": {"Quantity": len(paths), "Items": paths},
-                # The version makes a retry of the same deploy idempotent in CloudFront.
-                "CallerReference": f"harbor-{props['version'][:32]}",
+                # Unique per request: CloudFront ignores a reference it has already seen,
+                # which a rollback to an earlier version would otherwise repeat.
+                "CallerReference": f"harbor-{props['version'][:16]}-{uuid.uuid4().hex}",
             },
         )
         if props.get("wait", False):
@@ -352,7 +458,7 @@ class InvalidationProvider(ResourceProvider):
         return CreateResult(id_=outs["invalidation_id"], outs=outs)
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
-        changed = any(olds.get(k) != news.get(k) for k in ("distribution_id", "version", "paths"))
+        changed = any(olds.get(k) != news.get(k) for k in ("distribution_id", "version", "paths", "access"))
         return DiffResult(changes=changed, replaces=[], delete_before_replace=False)
 
     def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
@@ -373,6 +479,7 @@ class Invalidation(pulumi.dynamic.Resource):
         *,
         distribution_id: pulumi.Input[str],
         version: pulumi.Input[str],
+        access: AwsAccess | None = None,
         paths: Sequence[str] = ("/*",),
         wait: bool = False,
         opts: pulumi.ResourceOptions | None = None,
@@ -382,6 +489,7 @@ class Invalidation(pulumi.dynamic.Resource):
             name,
             {
                 "distribution_id": distribution_id,
+                "access": access.model_dump() if access else None,
                 "version": version,
                 "paths": list(paths),
                 "wait": wait,

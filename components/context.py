@@ -186,9 +186,17 @@ def _aws_provider(
     stage: StageConfig, region: str, tags: dict[str, str], gate: pulumi.Output[bool]
 ) -> aws.Provider:
     suffix = "" if region == stage.region else f"-{region}"
+    role = stage.aws_assume_role
+    # Deploy-time boto3 code (components.asset_sync.AwsAccess) reads the same settings.
     return aws.Provider(
         f"aws{suffix}",
         region=gate.apply(lambda _open: region),
+        profile=stage.aws_profile,
+        assume_roles=(
+            [aws.ProviderAssumeRoleArgs(role_arn=role.role_arn, external_id=role.external_id,
+                                        session_name=role.session_name)]
+            if role else None
+        ),
         default_tags=aws.ProviderDefaultTagsArgs(tags=tags),
     )
 

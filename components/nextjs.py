@@ -6,37 +6,54 @@ Example (seed 000's site and seed 002's admin)::
         "Web",
         path="app/web",
         link=[table],                                  # `import { Resource } from "sst"` works
-        environment={"API_URL": api.url},
-        domain=app.stage.domain_for(),                 # getreggie.io in prod, dev.getreggie.io
+        environment={
+            "API_URL": api.url,                        # server only: known after deploy
+            "NEXT_PUBLIC_HARBOR_SITE": "harbor-dev",   # plain strings reach the build too
+        },
+        domain={"name": "getreggie.io", "redirects": ["www.getreggie.io"]},
     )
     Nextjs("Admin", path="app/admin", domain=app.stage.domain_for("admin"))
 
 What it builds, from ``.open-next/open-next.output.json`` (see ``components.opennext``):
 
+* the build itself, with every plain-string ``environment`` value (``NEXT_PUBLIC_*``
+  reach the browser bundle this way) and ``build_command``/``opennext_version`` in its
+  source hash: change one and the site rebuilds. The build id follows that hash, so an
+  unchanged app rebuilt on a clean machine gives byte-identical archives and assets.
+  A ``NEXT_PUBLIC_*`` value only known after a deploy (an Output) stops the plan.
 * a private assets bucket (all public access blocked, encrypted, TLS only) that only
   this distribution can read, through an S3 origin access control; the build's files
-  synced by one :class:`~components.asset_sync.AssetSync` resource (changed files only,
-  hashed ``_next/static`` immutable for a year, the rest revalidated, stale files
-  deleted one deploy late);
-* the server function (arm64, Node.js 22, response streaming when the output says so)
-  and the image optimisation function (sharp's linux-arm64 build comes from the
-  OpenNext build, installed from npm), both behind function URLs with ``AWS_IAM`` auth
-  that CloudFront signs through a Lambda origin access control: nobody else can call them;
+  synced by one :class:`~components.asset_sync.AssetSync` resource (changed or missing
+  files only, hashed ``_next/static`` immutable for a year, stale files deleted one
+  deploy late);
+* the server function (``server``: memory, timeout, architecture, layers; Node.js 22,
+  response streaming when the output says so) and the image optimisation function
+  (``image``; arm64, as sharp's binary comes from the OpenNext build), both behind
+  function URLs;
+* ``protection`` of those URLs, as SST names it: ``"oac-with-edge-signing"`` (default)
+  requires ``AWS_IAM`` and lets only this distribution call them, through a Lambda origin
+  access control, and a Lambda@Edge function on the server behaviours signs each request
+  body's SHA-256 into ``x-amz-content-sha256``, which an IAM function URL demands of any
+  request with a body (server actions, route handlers taking a POST); bodies are
+  limited to Lambda@Edge's 1 MB. ``"oac"`` leaves the hashing to the browser; ``"none"``
+  makes the URLs public (still only advertised through CloudFront);
 * the revalidation FIFO queue and its consumer, the tag-cache DynamoDB table and its
-  initial data (the build's initialisation function, invoked once per build), and an
-  optional warmer that pings the server function every 5 minutes;
-* a CloudFront distribution whose ordered behaviours are the output's behaviours,
-  a server cache policy keyed on ``x-open-next-cache-key`` (set by a viewer-request
-  CloudFront Function), compression, HTTP/2 and HTTP/3, TLS 1.2 (2021 ciphers) minimum,
-  security response headers, and an invalidation whenever the build changed;
-* with ``domain``: an ACM certificate in us-east-1 and the records through the stage's
-  DNS adapter.
-
-Limitation, by design: CloudFront signs requests to a Lambda function URL but cannot
-hash a request body for the viewer, so POST/PUT bodies (server actions, route handlers
-taking a body) need the browser to send ``x-amz-content-sha256``. Sites that rely on
-them set ``protect_functions=False`` (public function URLs, still only advertised
-through CloudFront).
+  seed (the build's initialisation function, invoked again whenever the build id
+  changes), and an optional warmer that pings the server function every 5 minutes;
+* a CloudFront distribution whose ordered behaviours are the output's (refused at plan
+  time beyond CloudFront's 25 cache behaviours), a server cache policy keyed on
+  ``x-open-next-cache-key`` (set by a viewer-request CloudFront Function), compression,
+  HTTP/2 and HTTP/3, TLS 1.2 (2021 ciphers) minimum, security response headers (HSTS
+  ``preload`` only where the stage's ``hstsPreload`` says so), access logs to CloudWatch
+  Logs (on in prod), an optional WAF web ACL, and an invalidation of ``/*`` after the
+  new functions and files are live, whenever files, server code or server
+  configuration changed;
+* the cache and response-headers policies are shared by every site of the stage
+  (CloudFront allows 20 of each per account); ``cache_policy_id`` and
+  ``response_headers_policy_id`` reuse existing ones instead;
+* with ``domain``: an ACM certificate in us-east-1 covering the name, its aliases and
+  redirects, and the records through the stage's DNS adapter; redirect hosts answer
+  308 to the same path on the main name.
 
 Outputs: ``url`` (the custom domain when set, else the CloudFront domain), ``bucket``,
 ``distribution_id``. Linking a site gives handlers its ``url``.
@@ -46,47 +63,83 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import pulumi
 import pulumi_aws as aws
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from components.asset_sync import AssetSync, Invalidation, SyncSource
-from components.base import Component, ComponentArgs, ComponentError
+from components.asset_sync import AssetSync, AwsAccess, Invalidation, SyncSource
+from components.base import Component, ComponentArgs, ComponentError, validation_message
 from components.bucket import tls_only_policy
-from components.context import current_app
+from components.context import App, current_app
 from components.dns import DNS_ROLES, dns_for_stage, validated_certificate
 from components.dynamo import Dynamo
 from components.function import Function
 from components.linking import Permission
 from components.naming import stable_hash
-from components.opennext import BuildMode, OpenNextBuild, OpenNextError, prepare_build
+from components.opennext import (
+    OPENNEXT_VERSION,
+    BuildMode,
+    BuildSettings,
+    OpenNextBuild,
+    OpenNextError,
+    prepare_build,
+)
 from components.queue import Queue
 
-CLOUDFRONT_REGION = "us-east-1"  # CloudFront only takes certificates from here
+CLOUDFRONT_REGION = "us-east-1"  # CloudFront takes certificates, edge functions and WAF from here
 SERVER_RUNTIME = "nodejs22.x"
+EDGE_RUNTIME = "nodejs22.x"
 # AWS managed policies (fixed ids, the same in every account).
 CACHING_OPTIMIZED = "658327ea-f89d-4fab-a63d-7e88639e58f6"
 ALL_VIEWER_EXCEPT_HOST = "b689b0a8-53d0-40ab-baf2-68738e2966ac"
 ALL_METHODS = ["GET", "HEAD", "OPTIONS", "PUT", "POST", "PATCH", "DELETE"]
 READ_METHODS = ["GET", "HEAD", "OPTIONS"]
 CACHE_KEY_HEADER = "x-open-next-cache-key"
+MAX_CACHE_BEHAVIORS = 25  # per distribution, the default behaviour included (CloudFront quota)
+HSTS_MAX_AGE = 63072000  # two years, what the preload list asks for
+Protection = Literal["none", "oac", "oac-with-edge-signing"]
+_HOST = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
+_LAYER_ARN = re.compile(r"^arn:aws[a-z-]*:lambda:[a-z0-9-]+:\d{12}:layer:[A-Za-z0-9_-]+:\d+$")
 
 # Viewer-request function. Function URLs see their own host, so OpenNext learns the
 # site's host from x-forwarded-host; the cache key folds in the headers Next.js varies
 # on (RSC payload vs HTML, prefetches) and, for images, the formats the browser takes.
-VIEWER_REQUEST_CODE = """\
+# Hosts in REDIRECTS (e.g. www.) answer a permanent redirect to the main name.
+VIEWER_REQUEST_TEMPLATE = """\
 import crypto from "crypto";
 
 var VARY = ["rsc", "next-router-prefetch", "next-router-state-tree", "next-url"];
+var REDIRECTS = __REDIRECTS__;
+var MAIN_HOST = __MAIN_HOST__;
+
+function query(querystring) {
+  var parts = [];
+  for (var key in querystring) {
+    var entry = querystring[key];
+    var values = entry.multiValue ? entry.multiValue : [entry];
+    for (var i = 0; i < values.length; i++) {
+      parts.push(values[i].value === "" ? key : key + "=" + values[i].value);
+    }
+  }
+  return parts.length ? "?" + parts.join("&") : "";
+}
 
 function handler(event) {
   var request = event.request;
   var headers = request.headers;
   var host = headers.host ? headers.host.value : "";
+  if (REDIRECTS.indexOf(host) >= 0) {
+    return {
+      statusCode: 308,
+      statusDescription: "Permanent Redirect",
+      headers: { location: { value: "https://" + MAIN_HOST + request.uri + query(request.querystring) } },
+    };
+  }
   headers["x-forwarded-host"] = { value: host };
   var parts = [host];
   for (var i = 0; i < VARY.length; i++) {
@@ -101,16 +154,113 @@ function handler(event) {
 }
 """
 
+# Lambda@Edge origin-request function. A function URL with AWS_IAM auth behind an origin
+# access control accepts a request with a body only when x-amz-content-sha256 carries
+# the body's SHA-256 (CloudFront signs the header but does not compute it), so this
+# computes it at the edge. CloudFront passes at most 1 MB of body to Lambda@Edge: a
+# truncated body cannot be hashed correctly, and is refused with 413 instead of a
+# confusing 403 from the origin.
+EDGE_SIGNER_CODE = """\
+import { createHash } from "node:crypto";
+
+const HEADER = "x-amz-content-sha256";
+
+export const handler = async (event) => {
+  const request = event.Records[0].cf.request;
+  const body = request.body;
+  if (body && body.inputTruncated) {
+    return {
+      status: "413",
+      statusDescription: "Payload Too Large",
+      headers: { "content-type": [{ key: "Content-Type", value: "text/plain" }] },
+      body: "Request bodies are limited to 1 MB on this site.",
+    };
+  }
+  const encoding = body && body.encoding === "base64" ? "base64" : "utf8";
+  const data = body && body.data ? Buffer.from(body.data, encoding) : Buffer.alloc(0);
+  request.headers[HEADER] = [{ key: HEADER, value: createHash("sha256").update(data).digest("hex") }];
+  return request;
+};
+"""
+
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
 class ServerOptions(_Strict):
-    """Sizing of the server function."""
+    """The server function. Example: ``{"memory": 2048, "architecture": "x86_64"}``."""
 
     memory: int = Field(1024, ge=128, le=10240, description="MB")
     timeout: int = Field(20, ge=1, le=60, description="seconds; CloudFront waits at most 60")
+    architecture: Literal["arm64", "x86_64"] = Field("arm64", description="Lambda architecture")
+    layers: list[str] = Field(
+        default_factory=list, max_length=5, description="Lambda layer version ARNs (at most 5)"
+    )
+
+    @field_validator("layers")
+    @classmethod
+    def _layer_arns(cls, layers: list[str]) -> list[str]:
+        for arn in layers:
+            if not _LAYER_ARN.match(arn):
+                raise ValueError(
+                    f"{arn!r} is not a layer version ARN like "
+                    "arn:aws:lambda:eu-west-1:123456789012:layer:name:3"
+                )
+        return layers
+
+
+class ImageOptions(_Strict):
+    """The image optimisation function. Example: ``{"memory": 2048}``."""
+
+    memory: int = Field(1536, ge=128, le=10240, description="MB")
+    timeout: int = Field(25, ge=1, le=60, description="seconds")
+
+
+class DomainOptions(_Strict):
+    """A custom domain. Example: ``{"name": "getreggie.io", "redirects": ["www.getreggie.io"]}``."""
+
+    name: str = Field(description="the site's main host name")
+    aliases: list[str] = Field(default_factory=list, description="more names serving the same site")
+    redirects: list[str] = Field(
+        default_factory=list, description="names answering a permanent redirect to the main name"
+    )
+
+    @model_validator(mode="after")
+    def _hosts(self) -> DomainOptions:
+        hosts = [self.name, *self.aliases, *self.redirects]
+        for host in hosts:
+            if not _HOST.match(host):
+                raise ValueError(f"domain {host!r} must be a lowercase host name like example.com")
+        repeated = sorted({h for h in hosts if hosts.count(h) > 1})
+        if repeated:
+            raise ValueError(f"domain names {', '.join(repeated)} appear more than once")
+        return self
+
+    @property
+    def hosts(self) -> list[str]:
+        """Every name the distribution and its certificate serve."""
+        return [self.name, *self.aliases, *self.redirects]
+
+
+class WafOptions(_Strict):
+    """A WAF web ACL in front of the site. Example: ``{"rate_limit": 1000}``."""
+
+    rate_limit: int | None = Field(
+        2000, ge=100, le=2_000_000_000, description="requests per IP per 5 minutes; None: no limit"
+    )
+    managed_rules: list[str] = Field(
+        default_factory=lambda: ["AWSManagedRulesCommonRuleSet", "AWSManagedRulesKnownBadInputsRuleSet"],
+        description="AWS managed rule groups (vendor AWS) applied in order",
+    )
+
+    @field_validator("managed_rules")
+    @classmethod
+    def _rule_names(cls, names: list[str]) -> list[str]:
+        for name in names:
+            if not re.match(r"^AWSManagedRules[A-Za-z0-9]+$", name):
+                raise ValueError(f"{name!r} is not an AWS managed rule group name (AWSManagedRules...)")
+        return names
 
 
 class NextjsArgs(ComponentArgs):
@@ -119,27 +269,38 @@ class NextjsArgs(ComponentArgs):
     path: str = Field(description="the app folder (holding package.json), relative to the project")
     link: list[Any] = Field(default_factory=list, description="linkable components for the server")
     environment: dict[str, Any] = Field(
-        default_factory=dict, description="server environment variables (strings or Outputs)"
+        default_factory=dict,
+        description="variables for the server; plain strings reach the build too (NEXT_PUBLIC_*)",
     )
-    domain: str | None = Field(None, description="custom domain, e.g. stage.domain_for()")
+    domain: str | DomainOptions | None = Field(
+        None, description="custom domain (stage.domain_for()), or {name, aliases, redirects}"
+    )
     build: BuildMode = Field(
         "auto", description="auto: build when sources changed; always; never: use the existing build"
     )
+    build_command: str | None = Field(
+        None, description="the app's build command, run by OpenNext instead of `npm run build`"
+    )
+    opennext_version: str = Field(OPENNEXT_VERSION, description="exact @opennextjs/aws version")
     server: ServerOptions = Field(default_factory=ServerOptions)
-    image_memory: int = Field(1536, ge=128, le=10240, description="MB for image optimisation")
+    image: ImageOptions = Field(default_factory=ImageOptions)
     warm: int = Field(0, ge=0, le=50, description="server instances kept warm; 0 disables the warmer")
     price_class: str = Field("PriceClass_100", pattern=r"^PriceClass_(100|200|All)$")
-    protect_functions: bool = Field(
-        True, description="function URLs accept only CloudFront's signed requests (AWS_IAM + OAC)"
+    protection: Protection = Field(
+        "oac-with-edge-signing",
+        description="who may call the function URLs: only CloudFront (oac, with or without "
+        "the edge body signer) or anyone (none)",
     )
     wait_for_invalidation: bool = Field(False, description="deploys wait until the cache is cleared")
+    cache_policy_id: str | None = Field(None, description="reuse this server cache policy")
+    response_headers_policy_id: str | None = Field(None, description="reuse this headers policy")
+    access_logs: bool | None = Field(None, description="CloudWatch access logs; default: prod only")
+    waf: bool | WafOptions = Field(False, description="True or options: a WAF web ACL")
 
-    @field_validator("domain")
+    @field_validator("domain", mode="before")
     @classmethod
-    def _domain(cls, domain: str | None) -> str | None:
-        if domain is not None and (domain != domain.lower() or "." not in domain or domain.endswith(".")):
-            raise ValueError(f"domain {domain!r} must be a lowercase host name like example.com")
-        return domain
+    def _domain(cls, domain: Any) -> Any:
+        return {"name": domain} if isinstance(domain, str) else domain
 
     @field_validator("path")
     @classmethod
@@ -147,6 +308,17 @@ class NextjsArgs(ComponentArgs):
         if Path(path).is_absolute() or ".." in Path(path).parts:
             raise ValueError(f"path {path!r} must be a folder inside the project, e.g. 'app/web'")
         return path.rstrip("/")
+
+    @property
+    def domain_options(self) -> DomainOptions | None:
+        assert not isinstance(self.domain, str)  # the validator turns names into options
+        return self.domain
+
+    @property
+    def waf_options(self) -> WafOptions | None:
+        if self.waf is True:
+            return WafOptions()
+        return self.waf or None
 
 
 def _offline() -> bool:
@@ -161,11 +333,12 @@ class Nextjs(Component):
 
     Transformable children: ``assets_bucket``, ``assets_public_access``, ``assets_ownership``,
     ``assets_encryption``, ``assets_policy``, ``initializer_invocation``, ``warmer_rule``,
-    ``warmer_target``, ``warmer_permission``,
-    ``s3_access_control``, ``lambda_access_control``, ``cache_policy``, ``headers_policy``,
-    ``viewer_function``, ``distribution``, ``url_permission`` and the DNS roles. The
-    functions, the tag-cache table and the revalidation queue are components of their own
-    (``<Name>Server``, ``<Name>TagCache``, ``<Name>RevalidationQueue``...), with their transforms.
+    ``warmer_target``, ``warmer_permission``, ``s3_access_control``, ``lambda_access_control``,
+    ``viewer_function``, ``web_acl``, ``access_log_*``, ``distribution``, ``url_permission``
+    and the DNS roles. The functions, the tag-cache table and the revalidation queue are
+    components of their own (``<Name>Server``, ``<Name>TagCache``,
+    ``<Name>RevalidationQueue``...), with their transforms; the policies and the edge
+    signer shared by the stage's sites belong to :class:`SharedSitePolicies`.
     """
 
     type_token: ClassVar[str] = "harbor:aws:Nextjs"
@@ -175,7 +348,8 @@ class Nextjs(Component):
         "assets_bucket", "assets_public_access", "assets_ownership", "assets_encryption",
         "assets_policy", "initializer_invocation",
         "warmer_rule", "warmer_target", "warmer_permission", "s3_access_control",
-        "lambda_access_control", "cache_policy", "headers_policy", "viewer_function",
+        "lambda_access_control", "viewer_function", "web_acl", "access_log_group",
+        "access_log_source", "access_log_destination", "access_log_delivery",
         "distribution", "url_permission", *DNS_ROLES,
     )
 
@@ -192,16 +366,27 @@ class Nextjs(Component):
         parsed = self.parse_args(owner, args, kwargs)
         # Check the domain and build (or find the build) before registering anything: a
         # broken app stops the program with nothing of this site half-created.
-        stage = current_app().stage
+        app = current_app()
+        stage = app.stage
         if parsed.domain and dns_for_stage(stage) is None:
             raise ComponentError(
-                f"{owner}: domain {parsed.domain!r} needs the stage's DNS zone to validate its "
-                f"certificate; set harbor:domain in Pulumi.{stage.name}.yaml or drop domain="
+                f"{owner}: domain {parsed.domain_options.name!r} needs the stage's DNS zone to "
+                f"validate its certificate; set harbor:domain in Pulumi.{stage.name}.yaml or drop domain="
             )
+        settings = _build_settings(owner, parsed)
+        _claim_build(owner, app, parsed.path, settings)
         try:
-            build = prepare_build(Path(parsed.path), parsed.build, offline=_offline())
+            build = prepare_build(Path(parsed.path), parsed.build, offline=_offline(), settings=settings)
         except OpenNextError as error:
             raise OpenNextError(f"{owner}: {error}") from None
+        if build is not None:
+            behaviours = len(build.output.behaviors)
+            if behaviours > MAX_CACHE_BEHAVIORS:
+                raise ComponentError(
+                    f"{owner}: the build routes {behaviours} paths but a CloudFront distribution "
+                    f"takes at most {MAX_CACHE_BEHAVIORS} cache behaviours; move top-level files "
+                    f"of {parsed.path}/public into one folder (each top-level entry is a behaviour)"
+                )
         super().__init__(name, parsed, opts)
         self.build: OpenNextBuild | None = build
         if build is None:
@@ -220,13 +405,14 @@ class Nextjs(Component):
         a = self.args
         output = build.output
         region = self.stage.region
+        access = AwsAccess.for_stage(self.stage, region)
 
         bucket = self._assets_bucket()
         s3_origin = output.s3
         sync = AssetSync(
             f"{self.component_name}-assets",
             bucket=bucket.bucket,
-            region=region,
+            access=access,
             sources=[
                 SyncSource(
                     # Relative to the project, so state is the same on every machine.
@@ -283,7 +469,7 @@ class Nextjs(Component):
             ),
         ]
         server_origin = output.server
-        url_config = {"auth": "iam" if a.protect_functions else "none"}
+        url_config = {"auth": "none" if a.protection == "none" else "iam"}
         server = self._function(
             "Server",
             build,
@@ -291,6 +477,8 @@ class Nextjs(Component):
             server_origin.handler,
             memory=a.server.memory,
             timeout=a.server.timeout,
+            architecture=a.server.architecture,
+            layers=a.server.layers,
             environment=server_env,
             link=a.link,
             permissions=server_grants,
@@ -313,8 +501,8 @@ class Nextjs(Component):
                 build,
                 origin.bundle,
                 origin.handler,
-                memory=a.image_memory,
-                timeout=25,
+                memory=a.image.memory,
+                timeout=a.image.timeout,
                 environment={"BUCKET_NAME": bucket.bucket, "BUCKET_KEY_PREFIX": assets_prefix},
                 permissions=[
                     Permission(("s3:GetObject",), [bucket_arn.apply(lambda arn, p=assets_prefix: f"{arn}/{p}/*")])
@@ -354,14 +542,15 @@ class Nextjs(Component):
                 ],
                 description=f"{self.component_name} tag cache seed",
             )
-            # Seeds the tag cache with this build's tags; re-run whenever the build changes.
+            # The seed's keys carry the build id (OpenNext writes tags per build), so it runs
+            # again whenever the deployed build changes, and for a new table.
             self.child(
                 "initializer_invocation",
                 aws.lambda_.Invocation,
                 {
                     "function_name": initializer.name,
                     "input": json.dumps({"requestType": "create"}),
-                    "triggers": {"build": build.source_hash},
+                    "triggers": {"buildId": build.build_id, "table": table.name},
                 },
                 opts=pulumi.ResourceOptions(depends_on=[table, initializer]),
             )
@@ -370,27 +559,38 @@ class Nextjs(Component):
 
         distribution = self._distribution(build, bucket, functions)
         self._grant_cloudfront(bucket, functions, distribution)
+        self._access_logs(distribution)
+        # After the new files and the new functions are live (an edge must not re-cache the
+        # old server's HTML), whenever anything that shapes a response changed: the files,
+        # or a function's code or configuration (environment, links, sizing).
+        function_resources = [f.function for f in functions.values()]
         Invalidation(
             f"{self.component_name}-invalidation",
             distribution_id=distribution.id,
-            # The source hash covers pages rendered by the server as well as the files.
-            version=pulumi.Output.all(sync.files_hash, build.source_hash).apply(
-                lambda parts: stable_hash("/".join(parts), 32)
-            ),
+            access=access,
+            version=pulumi.Output.all(
+                sync.files_hash, *[_response_fingerprint(f) for f in function_resources]
+            ).apply(lambda parts: stable_hash("/".join(parts), 32)),
             wait=a.wait_for_invalidation,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[sync, distribution]),
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                depends_on=[sync, distribution, *functions.values(), *function_resources],
+            ),
         )
-        if a.domain:
+        domain = a.domain_options
+        if domain:
             dns = dns_for_stage(self.stage)
             assert dns is not None  # checked in __init__
-            dns.alias(self, "site", a.domain, distribution.domain_name, distribution.hosted_zone_id)
+            for index, host in enumerate(domain.hosts):
+                key = "site" if index == 0 else f"site-{index}"
+                dns.alias(self, key, host, distribution.domain_name, distribution.hosted_zone_id)
 
         self.bucket: pulumi.Output[str] = bucket.bucket
         self.distribution_id: pulumi.Output[str] = distribution.id
         self.server = server
         self.url = (
-            pulumi.Output.from_input(f"https://{a.domain}")
-            if a.domain
+            pulumi.Output.from_input(f"https://{domain.name}")
+            if domain
             else distribution.domain_name.apply(lambda d: f"https://{d}")
         )
         self.register_outputs({"url": self.url, "bucket": self.bucket, "distributionId": self.distribution_id})
@@ -438,6 +638,8 @@ class Nextjs(Component):
         *,
         memory: int,
         timeout: int,
+        architecture: str = "arm64",
+        layers: Sequence[str] = (),
         environment: Mapping[str, Any] | None = None,
         link: Sequence[Any] = (),
         permissions: Sequence[Permission] = (),
@@ -452,7 +654,7 @@ class Nextjs(Component):
         arguments: dict[str, Any] = {
             "handler": f"{Path(relative).as_posix()}/{module}.{export}",
             "runtime": SERVER_RUNTIME,
-            "architecture": "arm64",
+            "architecture": architecture,
             "memory": memory,
             "timeout": timeout,
             "link": list(link),
@@ -461,10 +663,15 @@ class Nextjs(Component):
         }
         if environment is not None:
             arguments["environment"] = dict(environment)
+        transform: dict[str, Any] = {}
+        if layers:
+            transform["function"] = {"layers": list(layers)}
         if url is not None:
             arguments["url"] = dict(url)
             if streaming:
-                arguments["transform"] = {"url": {"invoke_mode": "RESPONSE_STREAM"}}
+                transform["url"] = {"invoke_mode": "RESPONSE_STREAM"}
+        if transform:
+            arguments["transform"] = transform
         return Function(f"{self.component_name}{role}", arguments, opts=pulumi.ResourceOptions(parent=self))
 
     def _warmer(self, build: OpenNextBuild, server: Function, bundle: str, handler: str) -> None:
@@ -502,6 +709,7 @@ class Nextjs(Component):
     ) -> aws.cloudfront.Distribution:
         a = self.args
         output = build.output
+        shared = SharedSitePolicies.for_app(self.app)
         s3_access = self.child(
             "s3_access_control",
             aws.cloudfront.OriginAccessControl,
@@ -511,7 +719,7 @@ class Nextjs(Component):
              "signing_behavior": "always", "signing_protocol": "sigv4"},
         )
         lambda_access = None
-        if a.protect_functions:
+        if a.protection != "none":
             lambda_access = self.child(
                 "lambda_access_control",
                 aws.cloudfront.OriginAccessControl,
@@ -520,58 +728,18 @@ class Nextjs(Component):
                  "origin_access_control_origin_type": "lambda",
                  "signing_behavior": "always", "signing_protocol": "sigv4"},
             )
-        cache_policy = self.child(
-            "cache_policy",
-            aws.cloudfront.CachePolicy,
-            {
-                "name": self.physical_name("cloudfront.policy", suffix="-server"),
-                "comment": f"{self.component_name}: OpenNext server responses",
-                "min_ttl": 0,
-                "default_ttl": 0,
-                "max_ttl": 31536000,
-                "parameters_in_cache_key_and_forwarded_to_origin": {
-                    "cookies_config": {"cookie_behavior": "none"},
-                    "headers_config": {
-                        "header_behavior": "whitelist",
-                        "headers": {"items": [CACHE_KEY_HEADER]},
-                    },
-                    "query_strings_config": {"query_string_behavior": "all"},
-                    "enable_accept_encoding_brotli": True,
-                    "enable_accept_encoding_gzip": True,
-                },
-            },
-        )
-        headers_policy = self.child(
-            "headers_policy",
-            aws.cloudfront.ResponseHeadersPolicy,
-            {
-                "name": self.physical_name("cloudfront.policy", suffix="-headers"),
-                "comment": f"{self.component_name}: security headers",
-                "security_headers_config": {
-                    "strict_transport_security": {
-                        "access_control_max_age_sec": 63072000,
-                        "include_subdomains": True,
-                        "preload": True,
-                        "override": True,
-                    },
-                    "content_type_options": {"override": True},
-                    "frame_options": {"frame_option": "SAMEORIGIN", "override": True},
-                    "referrer_policy": {
-                        "referrer_policy": "strict-origin-when-cross-origin",
-                        "override": True,
-                    },
-                    "xss_protection": {"protection": True, "mode_block": True, "override": True},
-                },
-            },
-        )
+        cache_policy_id = a.cache_policy_id or shared.cache_policy().id
+        headers_policy_id = a.response_headers_policy_id or shared.headers_policy().id
+        edge_signer = shared.edge_signer() if a.protection == "oac-with-edge-signing" else None
+        domain = a.domain_options
         viewer = self.child(
             "viewer_function",
             aws.cloudfront.Function,
             {
                 "name": self.physical_name("generic", suffix="-viewer"),
                 "runtime": "cloudfront-js-2.0",
-                "comment": "x-forwarded-host and the OpenNext cache key",
-                "code": VIEWER_REQUEST_CODE,
+                "comment": "x-forwarded-host, the OpenNext cache key, redirects",
+                "code": viewer_request_code(domain),
                 "publish": True,
             },
         )
@@ -606,7 +774,7 @@ class Nextjs(Component):
                 "target_origin_id": target,
                 "viewer_protocol_policy": "redirect-to-https",
                 "compress": True,
-                "response_headers_policy_id": headers_policy.id,
+                "response_headers_policy_id": headers_policy_id,
             }
             if pattern is not None:
                 spec["path_pattern"] = pattern
@@ -617,24 +785,32 @@ class Nextjs(Component):
                 spec.update(
                     allowed_methods=ALL_METHODS,
                     cached_methods=["GET", "HEAD"],
-                    cache_policy_id=cache_policy.id,
+                    cache_policy_id=cache_policy_id,
                     origin_request_policy_id=ALL_VIEWER_EXCEPT_HOST,
                     function_associations=[{"event_type": "viewer-request", "function_arn": viewer.arn}],
                 )
+                if edge_signer is not None:
+                    spec["lambda_function_associations"] = [
+                        {"event_type": "origin-request", "lambda_arn": edge_signer.qualified_arn,
+                         "include_body": True}
+                    ]
             return spec
 
         default = next((b for b in output.behaviors if b.pattern == "*"), None)
         ordered = [behavior(b.origin, b.pattern) for b in output.behaviors if b.pattern != "*"]
         certificate = None
-        if a.domain:
-            certificate = validated_certificate(self, "site", a.domain, region=CLOUDFRONT_REGION)
+        if domain:
+            certificate = validated_certificate(
+                self, "site", domain.name, domain.hosts[1:], region=CLOUDFRONT_REGION
+            )
+        web_acl = self._web_acl()
         return self.child(
             "distribution",
             aws.cloudfront.Distribution,
             {
                 "enabled": True,
                 "comment": f"{self.app.name} {self.stage.name} {self.component_name}",
-                "aliases": [a.domain] if a.domain else None,
+                "aliases": domain.hosts if domain else None,
                 "http_version": "http2and3",
                 "is_ipv6_enabled": True,
                 "price_class": a.price_class,
@@ -648,10 +824,90 @@ class Nextjs(Component):
                     if certificate is not None
                     else {"cloudfront_default_certificate": True}
                 ),
+                "web_acl_id": web_acl.arn if web_acl is not None else None,
                 # The invalidation and the next deploy's stale-file cleanup rely on the
                 # new version being served when this resource reports done.
                 "wait_for_deployment": True,
             },
+        )
+
+    def _web_acl(self) -> aws.wafv2.WebAcl | None:
+        """A CloudFront-scope web ACL (it lives in us-east-1): managed rules, then a rate limit."""
+        options = self.args.waf_options
+        if options is None:
+            return None
+
+        def visibility(metric: str) -> dict[str, Any]:
+            return {"cloudwatch_metrics_enabled": True, "metric_name": metric,
+                    "sampled_requests_enabled": True}
+
+        rules: list[dict[str, Any]] = [
+            {
+                "name": rule,
+                "priority": index,
+                "override_action": {"none": {}},
+                "statement": {"managed_rule_group_statement": {"name": rule, "vendor_name": "AWS"}},
+                "visibility_config": visibility(rule),
+            }
+            for index, rule in enumerate(options.managed_rules)
+        ]
+        if options.rate_limit is not None:
+            rules.append(
+                {
+                    "name": "RateLimitPerIp",
+                    "priority": len(rules),
+                    "action": {"block": {}},
+                    "statement": {"rate_based_statement": {"limit": options.rate_limit,
+                                                           "aggregate_key_type": "IP"}},
+                    "visibility_config": visibility("RateLimitPerIp"),
+                }
+            )
+        name = self.physical_name("generic", suffix="-waf")
+        return self.child(
+            "web_acl",
+            aws.wafv2.WebAcl,
+            {"name": name, "scope": "CLOUDFRONT", "default_action": {"allow": {}},
+             "rules": rules, "visibility_config": visibility(name)},
+            opts=pulumi.ResourceOptions(provider=self.app.provider_for(CLOUDFRONT_REGION)),
+        )
+
+    def _access_logs(self, distribution: aws.cloudfront.Distribution) -> None:
+        """Standard logging (v2) of every request to a CloudWatch log group in us-east-1.
+
+        v2 delivery needs no ACL-enabled bucket (the stage's buckets enforce bucket-owner
+        ownership, which the legacy S3 logging cannot write to).
+        """
+        enabled = self.args.access_logs
+        if enabled is None:
+            enabled = self.stage.is_production
+        if not enabled:
+            return
+        provider = pulumi.ResourceOptions(provider=self.app.provider_for(CLOUDFRONT_REGION))
+        name = self.physical_name("generic", suffix="-access")
+        group = self.child(
+            "access_log_group",
+            aws.cloudwatch.LogGroup,
+            {"name": f"/aws/cloudfront/{name}", "retention_in_days": self.stage.log_retention_days},
+            opts=provider,
+        )
+        source = self.child(
+            "access_log_source",
+            aws.cloudwatch.LogDeliverySource,
+            {"name": name, "log_type": "ACCESS_LOGS", "resource_arn": distribution.arn},
+            opts=provider,
+        )
+        destination = self.child(
+            "access_log_destination",
+            aws.cloudwatch.LogDeliveryDestination,
+            {"name": name, "output_format": "json",
+             "delivery_destination_configuration": {"destination_resource_arn": group.arn}},
+            opts=provider,
+        )
+        self.child(
+            "access_log_delivery",
+            aws.cloudwatch.LogDelivery,
+            {"delivery_source_name": source.name, "delivery_destination_arn": destination.arn},
+            opts=provider,
         )
 
     def _grant_cloudfront(
@@ -671,7 +927,7 @@ class Nextjs(Component):
                 ),
             },
         )
-        if not self.args.protect_functions:
+        if self.args.protection == "none":
             return
         for origin_name, function in functions.items():
             # Function URLs with AWS_IAM need both grants since AWS's 2025 change.
@@ -690,6 +946,208 @@ class Nextjs(Component):
 
     def link_permissions(self) -> Sequence[Permission]:
         return []
+
+
+class SharedSitePolicies(Component):
+    """What every Next.js site of a stage shares, created once, on first use.
+
+    * the server cache policy (keyed on ``x-open-next-cache-key``) and the security
+      response-headers policy: CloudFront allows 20 of each per account, so two sites
+      in each of a few stages would otherwise run out;
+    * the Lambda@Edge body signer for ``protection="oac-with-edge-signing"`` (us-east-1,
+      x86_64, 128 MB, 5 s). Lambda@Edge replicas outlive the distribution by up to hours,
+      during which Lambda refuses the delete: ``skip_destroy`` leaves the function when
+      the stage is removed instead of failing the destroy, and Pulumi's generated name
+      lets a later deploy create a new one next to it.
+
+    Example::
+
+        shared = SharedSitePolicies.for_app(current_app())
+        shared.cache_policy().id
+    """
+
+    type_token: ClassVar[str] = "harbor:aws:NextjsShared"
+    transformable: ClassVar[tuple[str, ...]] = (
+        "cache_policy", "headers_policy", "edge_signer_role", "edge_signer_logs", "edge_signer",
+    )
+    _instances: ClassVar[dict[int, tuple[App, SharedSitePolicies]]] = {}
+
+    def __init__(self, name: str, args: Mapping[str, Any] | None = None,
+                 opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__(name, args, opts)
+        self._made: dict[str, Any] = {}
+        self.register_outputs({})
+
+    @classmethod
+    def for_app(cls, app: App) -> SharedSitePolicies:
+        """The stage's instance, created by the first site that asks."""
+        known = cls._instances.get(id(app))
+        if known is None or known[0] is not app:
+            known = (app, cls("NextjsShared"))
+            cls._instances[id(app)] = known
+        return known[1]
+
+    def _once(self, role: str, make: Any) -> Any:
+        if role not in self._made:
+            self._made[role] = make()
+        return self._made[role]
+
+    def cache_policy(self) -> aws.cloudfront.CachePolicy:
+        """Server responses: cached per OpenNext cache key and query, never by cookie."""
+        return self._once("cache_policy", lambda: self.child(
+            "cache_policy",
+            aws.cloudfront.CachePolicy,
+            {
+                "name": self.physical_name("cloudfront.policy", suffix="-nextjs-server", name="sites"),
+                "comment": "Next.js sites: OpenNext server responses",
+                "min_ttl": 0,
+                "default_ttl": 0,
+                "max_ttl": 31536000,
+                "parameters_in_cache_key_and_forwarded_to_origin": {
+                    "cookies_config": {"cookie_behavior": "none"},
+                    "headers_config": {
+                        "header_behavior": "whitelist",
+                        "headers": {"items": [CACHE_KEY_HEADER]},
+                    },
+                    "query_strings_config": {"query_string_behavior": "all"},
+                    "enable_accept_encoding_brotli": True,
+                    "enable_accept_encoding_gzip": True,
+                },
+            },
+        ))
+
+    def headers_policy(self) -> aws.cloudfront.ResponseHeadersPolicy:
+        """Security headers; HSTS ``preload`` only when the stage opts in (``hstsPreload``)."""
+        return self._once("headers_policy", lambda: self.child(
+            "headers_policy",
+            aws.cloudfront.ResponseHeadersPolicy,
+            {
+                "name": self.physical_name("cloudfront.policy", suffix="-nextjs-headers", name="sites"),
+                "comment": "Next.js sites: security headers",
+                "security_headers_config": {
+                    "strict_transport_security": {
+                        "access_control_max_age_sec": HSTS_MAX_AGE,
+                        "include_subdomains": True,
+                        "preload": bool(getattr(self.stage, "hsts_preload", False)),
+                        "override": True,
+                    },
+                    "content_type_options": {"override": True},
+                    "frame_options": {"frame_option": "SAMEORIGIN", "override": True},
+                    "referrer_policy": {
+                        "referrer_policy": "strict-origin-when-cross-origin",
+                        "override": True,
+                    },
+                    "xss_protection": {"protection": True, "mode_block": True, "override": True},
+                },
+            },
+        ))
+
+    def edge_signer(self) -> aws.lambda_.Function:
+        """The Lambda@Edge origin-request function that hashes request bodies."""
+        return self._once("edge_signer", self._edge_signer)
+
+    def _edge_signer(self) -> aws.lambda_.Function:
+        edge = pulumi.ResourceOptions(provider=self.app.provider_for(CLOUDFRONT_REGION))
+        role = self.child(
+            "edge_signer_role",
+            aws.iam.Role,
+            {
+                "name": self.physical_name("iam.role", suffix="-edge-signer", name="sites"),
+                "assume_role_policy": json.dumps({
+                    "Version": "2012-10-17",
+                    "Statement": [{
+                        "Effect": "Allow",
+                        "Principal": {"Service": ["lambda.amazonaws.com", "edgelambda.amazonaws.com"]},
+                        "Action": "sts:AssumeRole",
+                    }],
+                }),
+            },
+            opts=edge,
+        )
+        # Replicas log to /aws/lambda/us-east-1.<name> in the region that served the request.
+        logs = self.child(
+            "edge_signer_logs",
+            aws.iam.RolePolicyAttachment,
+            {"role": role.name,
+             "policy_arn": "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"},
+            opts=edge,
+        )
+        return self.child(
+            "edge_signer",
+            aws.lambda_.Function,
+            {
+                "description": f"{self.app.name} {self.stage.name}: x-amz-content-sha256 for function URLs",
+                "runtime": EDGE_RUNTIME,
+                "architectures": ["x86_64"],  # the only architecture Lambda@Edge runs
+                "handler": "index.handler",
+                "memory_size": 128,
+                "timeout": 5,
+                "role": role.arn,
+                "code": pulumi.AssetArchive({"index.mjs": pulumi.StringAsset(EDGE_SIGNER_CODE)}),
+                "publish": True,  # CloudFront takes a numbered version only
+                "skip_destroy": True,
+            },
+            opts=pulumi.ResourceOptions.merge(edge, pulumi.ResourceOptions(depends_on=[logs])),
+        )
+
+
+def viewer_request_code(domain: DomainOptions | None) -> str:
+    """The viewer-request CloudFront Function for a site with ``domain``."""
+    redirects = domain.redirects if domain else []
+    main = domain.name if domain else ""
+    return VIEWER_REQUEST_TEMPLATE.replace("__REDIRECTS__", json.dumps(redirects)).replace(
+        "__MAIN_HOST__", json.dumps(main)
+    )
+
+
+# Which build settings each app folder is planned with, per program run.
+_build_claims: dict[tuple[int, str], tuple[App, BuildSettings, str]] = {}
+
+
+def _build_settings(owner: str, args: NextjsArgs) -> BuildSettings:
+    """The build's settings; a public value that is not a plain string stops the plan."""
+    environment: dict[str, str] = {}
+    for name, value in args.environment.items():
+        if isinstance(value, str):
+            environment[name] = value
+        elif name.startswith("NEXT_PUBLIC_"):
+            raise ComponentError(
+                f"{owner}: environment {name} is not a plain string (an Output known only after "
+                "a deploy?), but NEXT_PUBLIC_ values are compiled into the browser bundle at build "
+                "time; pass a value known when planning, e.g. the custom domain as a string"
+            )
+    try:
+        return BuildSettings(
+            environment=environment, command=args.build_command, opennext_version=args.opennext_version
+        )
+    except ValidationError as error:
+        raise ComponentError(validation_message(owner, error)) from None
+
+
+def _claim_build(owner: str, app: App, path: str, settings: BuildSettings) -> None:
+    """One build per app folder: two sites of one folder must build it the same way."""
+    key = (id(app), path)
+    known = _build_claims.get(key)
+    if known is not None and known[0] is app and known[1] != settings:
+        raise ComponentError(
+            f"{owner}: {path} is already built for {known[2]} with other build settings "
+            "(plain-string environment, build_command or opennext_version); one folder holds "
+            "one build: give both sites the same settings, or each its own app folder"
+        )
+    _build_claims[key] = (app, settings, owner)
+
+
+def _response_fingerprint(function: aws.lambda_.Function) -> pulumi.Output[str]:
+    """A hash of what shapes a function's responses: its code and its configuration."""
+    parts = pulumi.Output.all(
+        function.source_code_hash, function.environment, function.handler, function.runtime,
+        function.memory_size, function.timeout, function.architectures, function.layers,
+    )
+    return parts.apply(lambda values: stable_hash(json.dumps(values, sort_keys=True, default=_plain), 32))
+
+
+def _plain(value: Any) -> Any:
+    return dict(value) if isinstance(value, Mapping) else str(value)
 
 
 def _relative(path: Path) -> str:

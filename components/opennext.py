@@ -38,8 +38,11 @@ source hash, without touching the app's ``next.config``:
   (``NODE_OPTIONS=--require``) makes that default return ``HARBOR_NEXT_BUILD_ID``; an
   app that sets its own ``generateBuildId`` keeps it.
 * the server-action key: Next.js reads ``NEXT_SERVER_ACTIONS_ENCRYPTION_KEY``.
-* the draft-mode keys: Next.js reuses ``.next/cache/.previewinfo`` when present, so it
-  is written before the build.
+* the draft-mode keys: drawn by ``next/dist/build/preview-key-utils``, which the same
+  preload replaces with keys from ``HARBOR_NEXT_PREVIEW_KEYS``.
+* the folder: webpack's module ids and Next.js's server-action ids hash absolute paths,
+  so the build runs in a fixed folder, ``/tmp/harbor-opennext/<app folder name>`` (the
+  sources copied, ``node_modules`` hard-linked), and its ``.open-next`` is moved back.
 
 The two keys protect draft-mode cookies and values closed over by server actions, so
 they are derived (HMAC-SHA256) from ``HARBOR_NEXT_BUILD_SECRET`` when the environment
@@ -60,7 +63,7 @@ import os
 import re
 import shutil
 import subprocess
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -82,6 +85,8 @@ BUILD_SECRET_VARIABLE = "HARBOR_NEXT_BUILD_SECRET"
 BUILD_ID_VARIABLE = "HARBOR_NEXT_BUILD_ID"
 PRELOAD_FILE = ".harbor-build-id.cjs"  # written into node_modules, which only builds have
 WRAPPER_CONFIG = ".harbor-open-next.config.ts"
+PREVIEW_KEYS_VARIABLE = "HARBOR_NEXT_PREVIEW_KEYS"
+STAGING_ROOT = Path("/tmp/harbor-opennext")  # fixed: absolute paths end up in the build
 # Letters that cannot spell "ad": Next.js avoids build ids ad blockers would match.
 _BUILD_ID_ALPHABET = "0123456789bcefghijkmnpqrstuvwxyz"
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -91,7 +96,9 @@ _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 # by default, meaning "random"). The module's own export cannot be reassigned and the
 # default config is frozen, so the preload puts a wrapper in its place in the module
 # cache before Next.js loads it: the app's own generateBuildId still wins, and the id
-# harbor derived from the sources replaces only the random fallback.
+# harbor derived from the sources replaces only the random fallback. The draft-mode keys
+# are drawn by next/dist/build/preview-key-utils, which reuses .next/cache/.previewinfo
+# except inside a container (where CI runs), so that module is replaced the same way.
 PRELOAD_SCRIPT = """\
 const id = process.env.HARBOR_NEXT_BUILD_ID;
 if (id) {
@@ -109,6 +116,19 @@ if (id) {
         return typeof own === "string" ? own.trim() : id;
       },
     };
+  }
+}
+const previewKeys = process.env.HARBOR_NEXT_PREVIEW_KEYS;
+if (previewKeys) {
+  let path;
+  try {
+    path = require.resolve("next/dist/build/preview-key-utils", { paths: [process.cwd()] });
+  } catch {
+    path = undefined;
+  }
+  if (path) {
+    require(path);
+    require.cache[path].exports = { generatePreviewKeys: async () => JSON.parse(previewKeys) };
   }
 }
 """
@@ -283,21 +303,46 @@ def build_environment(source: str, settings: BuildSettings) -> dict[str, str]:
         "NEXT_TELEMETRY_DISABLED": "1",
         BUILD_ID_VARIABLE: build_id_for(source),
         "NEXT_SERVER_ACTIONS_ENCRYPTION_KEY": key,
+        PREVIEW_KEYS_VARIABLE: json.dumps({
+            "previewModeId": _derived_key(source, "preview-id", 16).hex(),
+            "previewModeSigningKey": _derived_key(source, "preview-signing", 32).hex(),
+            "previewModeEncryptionKey": _derived_key(source, "preview-encryption", 32).hex(),
+        }),
     }
 
 
-def write_preview_keys(app_dir: Path, source: str) -> None:
-    """``.next/cache/.previewinfo``, which Next.js reuses instead of drawing random keys."""
-    cache = app_dir / ".next" / "cache"
-    cache.mkdir(parents=True, exist_ok=True)
-    info = {
-        "previewModeId": _derived_key(source, "preview-id", 16).hex(),
-        "previewModeSigningKey": _derived_key(source, "preview-signing", 32).hex(),
-        "previewModeEncryptionKey": _derived_key(source, "preview-encryption", 32).hex(),
-        # Next.js redraws the keys once this passes (epoch ms); year 2286 keeps them.
-        "expireAt": 9_999_999_999_999,
-    }
-    (cache / ".previewinfo").write_text(json.dumps(info))
+@contextlib.contextmanager
+def staged(app_dir: Path, root: Path = STAGING_ROOT) -> Iterator[Path]:
+    """A copy of the app at ``root/<name>`` (the same path on every machine), for one build.
+
+    Sources are copied, ``node_modules`` hard-linked (copied across file systems); the
+    copy is removed afterwards. A lock keeps two builds of same-named apps apart.
+    """
+    root.mkdir(parents=True, exist_ok=True)
+    target = root / app_dir.name
+    with (root / f"{app_dir.name}.lock").open("w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            shutil.rmtree(target, ignore_errors=True)
+            shutil.copytree(
+                app_dir, target, symlinks=True,
+                ignore=lambda folder, names: [n for n in names if n in SKIPPED_DIRS]
+                if Path(folder) == app_dir else [],
+            )
+            modules = app_dir / "node_modules"
+            if modules.is_dir():
+                shutil.copytree(modules, target / "node_modules", symlinks=True, copy_function=_link_or_copy)
+            yield target
+        finally:
+            shutil.rmtree(target, ignore_errors=True)
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _link_or_copy(source: str, destination: str) -> None:
+    try:
+        os.link(source, destination)
+    except OSError:
+        shutil.copy2(source, destination)
 
 
 def source_hash(app_dir: Path, settings: BuildSettings | None = None) -> str:
@@ -395,19 +440,58 @@ def run_build(
     source = source or source_hash(app_dir, settings)
     stamp = app_dir / OUTPUT_DIR / HASH_FILE
     stamp.unlink(missing_ok=True)  # a failed build must not leave the old stamp looking current
+    if runner is not None:  # a stand-in build (tests): runs in place
+        _build_in(app_dir, app_dir, runner, settings, source)
+        return
+    with staged(app_dir) as folder:
+        _build_in(app_dir, folder, subprocess.run, settings, source)
+        built = folder / OUTPUT_DIR
+        if not built.is_dir():
+            raise OpenNextError(
+                f"the OpenNext build of {app_dir} wrote no {OUTPUT_DIR} folder; read its log with "
+                f"`npx --yes @opennextjs/aws@{settings.opennext_version} build` in {app_dir}"
+            )
+        normalise(built)
+        shutil.rmtree(app_dir / OUTPUT_DIR, ignore_errors=True)
+        shutil.move(str(built), str(app_dir / OUTPUT_DIR))
+
+
+# Route manifests Next.js writes in the order its build workers finish; only lookups read them.
+ORDER_FREE_MANIFESTS = ("app-build-manifest.json", "app-path-routes-manifest.json", "app-paths-manifest.json")
+
+
+def normalise(output_dir: Path) -> None:
+    """Take out what differs between two builds of the same sources.
+
+    * npm's ``node_modules/.package-lock.json`` records: OpenNext installs packages
+      (sharp) in a randomly named temporary folder whose name npm writes there; nothing
+      reads the file at run time.
+    * the key order of :data:`ORDER_FREE_MANIFESTS`, rewritten sorted.
+    """
+    for record in output_dir.rglob("node_modules/.package-lock.json"):
+        record.unlink()
+    for name in ORDER_FREE_MANIFESTS:
+        for manifest in output_dir.rglob(name):
+            if "node_modules" in manifest.parts:
+                continue
+            data = json.loads(manifest.read_text())
+            manifest.write_text(json.dumps(data, indent=2, sort_keys=True))
+
+
+def _build_in(app_dir: Path, folder: Path, runner: Runner, settings: BuildSettings, source: str) -> None:
+    """Run OpenNext in ``folder`` (the app or its staged copy); a failure shows the log's tail."""
     env = {**os.environ, **build_environment(source, settings)}
-    modules = app_dir / "node_modules"
+    modules = folder / "node_modules"
     if modules.is_dir():
         preload = modules / PRELOAD_FILE
         preload.write_text(PRELOAD_SCRIPT)
         env["NODE_OPTIONS"] = f"{env.get('NODE_OPTIONS', '')} --require {preload}".strip()
-        write_preview_keys(app_dir, source)
         if settings.command:
-            write_wrapper_config(app_dir, settings)
+            write_wrapper_config(folder, settings)
     try:
-        result = (runner or subprocess.run)(
+        result = runner(
             build_command(settings),
-            cwd=app_dir,
+            cwd=folder,
             capture_output=True,
             text=True,
             timeout=BUILD_TIMEOUT,

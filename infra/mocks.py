@@ -71,6 +71,7 @@ ARNS: dict[str, str] = {
     "aws:apigatewayv2/domainName:DomainName": "arn:aws:apigateway:{region}::/domainnames/{domainName}",
     "aws:cloudfront/distribution:Distribution": "arn:aws:cloudfront::{account}:distribution/{id}",
     "aws:cloudfront/function:Function": "arn:aws:cloudfront::{account}:function/{name}",
+    "aws:wafv2/webAcl:WebAcl": "arn:aws:wafv2:{region}:{account}:global/webacl/{name}/{id}",
     "aws:cloudwatch/eventRule:EventRule": "arn:aws:events:{region}:{account}:rule/{name}",
     "aws:scheduler/schedule:Schedule": "arn:aws:scheduler:{region}:{account}:schedule/default/{name}",
     "aws:lambda/eventSourceMapping:EventSourceMapping": (

@@ -207,6 +207,13 @@ class AlarmSettings(_Settings):
                 raise ValueError(f"{email!r} is not an email address")
         return emails
 
+class AwsAssumeRole(_Settings):
+    """A role the stage's AWS provider (and the deploy-time boto3 code) assumes first."""
+
+    role_arn: str = Field(pattern=r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+$")
+    external_id: str | None = Field(None, min_length=2, max_length=1224)
+    session_name: str | None = Field(None, pattern=r"^[\w+=,.@-]{2,64}$")
+
 
 class StageConfig(_Settings):
     """The validated settings of one stage.
@@ -323,6 +330,17 @@ class StageConfig(_Settings):
     @classmethod
     def _known_region(cls, region: str) -> str:
         return check_region(region)
+    hsts_preload: bool = Field(
+        False,
+        description="HSTS `preload` on the sites: commits the domain and every subdomain to "
+        "HTTPS in browsers for two years (prod's default; off elsewhere)",
+    )
+    aws_profile: str | None = Field(
+        None, description="AWS shared-config profile the stage deploys with (default chain if unset)"
+    )
+    aws_assume_role: AwsAssumeRole | None = Field(
+        None, description="role the stage's AWS provider and deploy-time boto3 code assume"
+    )
 
     @field_validator("log_retention_days")
     @classmethod
@@ -438,6 +456,7 @@ STAGE_DEFAULTS: dict[str, dict[str, object]] = {
         "backupDays": 14,
         "database": {"minCapacity": 0.5, "maxCapacity": 4},
         "permissionsBoundary": DEPLOY_BOUNDARY,
+        "hstsPreload": True,
     },
 }
 

@@ -12,7 +12,8 @@ from opennext_fixture import REAL_OUTPUT, output, write_app
 
 from components.base import ComponentError
 from components.dynamo import Dynamo
-from components.nextjs import CACHE_KEY_HEADER, CACHING_OPTIMIZED, VIEWER_REQUEST_CODE, Nextjs
+from components.nextjs import CACHE_KEY_HEADER, CACHING_OPTIMIZED, Nextjs, viewer_request_code
+from components.opennext import BuildSettings, build_id_for, source_hash
 from infra.harness import Plan, PlannedResource
 
 Build = Callable[..., Plan]
@@ -74,7 +75,7 @@ def test_static_behaviours_use_the_managed_cache_policy_and_server_ones_the_cach
     by_pattern = {b["pathPattern"]: b for b in dist["orderedCacheBehaviors"]}
     assert by_pattern["_next/*"]["cachePolicyId"] == CACHING_OPTIMIZED
     assert by_pattern["_next/*"]["allowedMethods"] == ["GET", "HEAD", "OPTIONS"]
-    policy = one(plan, "aws:cloudfront/cachePolicy:CachePolicy", "Web-cache_policy")
+    policy = one(plan, "aws:cloudfront/cachePolicy:CachePolicy", "NextjsShared-cache_policy")
     server_policy_id = dist["defaultCacheBehavior"]["cachePolicyId"]
     assert server_policy_id != CACHING_OPTIMIZED
     assert by_pattern["_next/data/*"]["cachePolicyId"] == server_policy_id
@@ -83,7 +84,7 @@ def test_static_behaviours_use_the_managed_cache_policy_and_server_ones_the_cach
     assert key["enableAcceptEncodingBrotli"] and key["enableAcceptEncodingGzip"]
     viewer = one(plan, "aws:cloudfront/function:Function", "Web-viewer_function")
     assert viewer.inputs["runtime"] == "cloudfront-js-2.0"
-    assert f'headers["{CACHE_KEY_HEADER}"]' in VIEWER_REQUEST_CODE
+    assert f'headers["{CACHE_KEY_HEADER}"]' in viewer_request_code(None)
     assert "x-forwarded-host" in viewer.inputs["code"]
     associations = dist["defaultCacheBehavior"]["functionAssociations"]
     assert associations[0]["eventType"] == "viewer-request"
@@ -93,7 +94,7 @@ def test_security_headers_policy_sets_hsts_nosniff_frame_options_and_referrer_po
     build: Build, site: Path
 ) -> None:
     plan = prod(build, web())
-    headers = one(plan, "aws:cloudfront/responseHeadersPolicy:ResponseHeadersPolicy", "Web-headers_policy")
+    headers = one(plan, "aws:cloudfront/responseHeadersPolicy:ResponseHeadersPolicy", "NextjsShared-headers_policy")
     security = headers.inputs["securityHeadersConfig"]
     assert security["strictTransportSecurity"]["accessControlMaxAgeSec"] >= 31536000
     assert security["strictTransportSecurity"]["includeSubdomains"] is True
@@ -212,7 +213,10 @@ def test_revalidation_fifo_queue_with_consumer_and_tag_cache_table_with_its_seed
     seed = one(plan, "aws:lambda/invocation:Invocation", "Web-initializer_invocation")
     assert seed.inputs["functionName"] == "harbor-prod-WebInitializer"
     assert json.loads(seed.inputs["input"]) == {"requestType": "create"}
-    assert len(seed.inputs["triggers"]["build"]) == 64
+    assert seed.inputs["triggers"] == {
+        "buildId": build_id_for(source_hash(site, BuildSettings())),
+        "table": "harbor-prod-WebTagCache",
+    }
     server = one(plan, "aws:lambda/function:Function", "WebServer-function").inputs["environment"]["variables"]
     assert server["CACHE_DYNAMO_TABLE"] == "harbor-prod-WebTagCache"
     assert server["REVALIDATION_QUEUE_URL"].endswith("/harbor-prod-WebRevalidationQueue.fifo")
@@ -369,3 +373,277 @@ def test_offline_plan_without_dependencies_skips_the_site_with_a_visible_note(
 def test_paths_outside_the_project_are_refused(build: Build, site: Path) -> None:
     with pytest.raises(ComponentError, match="must be a folder inside the project"):
         build(lambda: Nextjs("Web", path="../elsewhere"))
+
+
+# -- deploy-true behaviour ------------------------------------------------------------------
+def named(plan: Plan, name: str) -> PlannedResource:
+    return next(r for r in plan.resources if r.name == name)
+
+
+def server_behaviours(dist: dict[str, Any]) -> list[dict[str, Any]]:
+    return [b for b in [dist["defaultCacheBehavior"], *dist["orderedCacheBehaviors"]] if b["targetOriginId"] != "s3"]
+
+
+def test_invalidation_waits_for_both_functions_the_sync_and_the_distribution(build: Build, site: Path) -> None:
+    plan = prod(build, web())
+    invalidation = named(plan, "Web-invalidation")
+    for waited in ("WebServer-function", "WebImageOptimizer-function", "Web-assets", "Web-distribution"):
+        assert named(plan, waited).urn in invalidation.dependencies, waited
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"environment": {"FEATURE": "on"}},            # server configuration, no file changed
+        {"server": {"memory": 2048}},
+        {"image": {"memory": 2048}},                   # the image function's configuration
+    ],
+)
+def test_invalidation_fires_when_a_functions_configuration_changes(
+    build: Build, site: Path, change: dict[str, Any]
+) -> None:
+    def version(**kwargs: Any) -> str:
+        return named(prod(build, web(**kwargs)), "Web-invalidation").inputs["version"]
+
+    assert version() == version()  # deterministic: no diff without a change
+    assert version(**change) != version()
+
+
+def test_tag_cache_is_seeded_again_when_the_build_id_changes(build: Build, site: Path) -> None:
+    def trigger() -> dict[str, Any]:
+        return named(prod(build, web()), "Web-initializer_invocation").inputs["triggers"]
+
+    before = trigger()
+    (site / "app/page.js").write_text("export default function Home() { return 'changed'; }\n")
+    after = trigger()
+    assert before["buildId"] != after["buildId"]
+    assert after["buildId"] == build_id_for(source_hash(site, BuildSettings()))
+
+
+def test_edge_signer_signs_bodies_on_every_server_behaviour_by_default(build: Build, site: Path) -> None:
+    plan = prod(build, web(), region="eu-west-1")  # the signer still lives in us-east-1
+    dist = distribution(plan)
+    signer = named(plan, "NextjsShared-edge_signer")
+    for behaviour in server_behaviours(dist):
+        assert behaviour["lambdaFunctionAssociations"] == [
+            {"eventType": "origin-request", "lambdaArn": behaviour["lambdaFunctionAssociations"][0]["lambdaArn"],
+             "includeBody": True}
+        ]
+        # A qualified ARN (CloudFront takes a version only) of the shared signer.
+        function, qualifier = behaviour["lambdaFunctionAssociations"][0]["lambdaArn"].split(":function:")[1].split(":")
+        assert function.startswith("NextjsShared-edge_signer") and qualifier
+    for behaviour in dist["orderedCacheBehaviors"]:
+        if behaviour["targetOriginId"] == "s3":
+            assert "lambdaFunctionAssociations" not in behaviour
+    assert signer.inputs["publish"] is True
+    assert signer.inputs["architectures"] == ["x86_64"]
+    assert signer.provider is not None and "aws-us-east-1" in signer.provider
+    role = named(plan, "NextjsShared-edge_signer_role")
+    trust = json.loads(role.inputs["assumeRolePolicy"])
+    assert set(trust["Statement"][0]["Principal"]["Service"]) == {"lambda.amazonaws.com", "edgelambda.amazonaws.com"}
+    # The URLs still take only CloudFront's signed requests.
+    assert one(plan, "aws:lambda/functionUrl:FunctionUrl", "WebServer-url").inputs["authorizationType"] == "AWS_IAM"
+
+
+@pytest.mark.parametrize(("protection", "auth"), [("oac", "AWS_IAM"), ("none", "NONE")])
+def test_plain_protection_options_have_no_edge_signer(
+    build: Build, site: Path, protection: str, auth: str
+) -> None:
+    plan = prod(build, web(protection=protection))
+    assert not [r for r in plan.resources if r.name == "NextjsShared-edge_signer"]
+    for behaviour in server_behaviours(distribution(plan)):
+        assert "lambdaFunctionAssociations" not in behaviour
+    assert one(plan, "aws:lambda/functionUrl:FunctionUrl", "WebServer-url").inputs["authorizationType"] == auth
+    oacs = [r for r in plan.resources if r.name == "Web-lambda_access_control"]
+    assert len(oacs) == (1 if protection == "oac" else 0)
+
+
+def test_edge_signer_hashes_the_body_the_way_the_function_url_checks_it(tmp_path: Path) -> None:
+    """Runs the edge function's code with Node.js on a CloudFront origin-request event."""
+    import hashlib
+    import shutil
+    import subprocess
+
+    from components.nextjs import EDGE_SIGNER_CODE
+
+    if shutil.which("node") is None:
+        pytest.skip("needs Node.js")
+    (tmp_path / "index.mjs").write_text(EDGE_SIGNER_CODE)
+    body = "1_name=Ada&0=%5B%22%24K1%22%5D"
+    script = tmp_path / "run.mjs"
+    script.write_text(
+        'import { handler } from "./index.mjs";\n'
+        "const event = (body) => ({ Records: [{ cf: { request: { method: 'POST', uri: '/hello', headers: {},"
+        " body } } }] });\n"
+        f"const signed = await handler(event({{ data: Buffer.from({json.dumps(body)}).toString('base64'),"
+        " encoding: 'base64', inputTruncated: false }));\n"
+        "const truncated = await handler(event({ data: '', encoding: 'base64', inputTruncated: true }));\n"
+        "console.log(JSON.stringify({ signed: signed.headers['x-amz-content-sha256'][0].value,"
+        " truncated: truncated.status }));\n"
+    )
+    result = subprocess.run(["node", str(script)], capture_output=True, text=True, timeout=60, check=True)
+    answer = json.loads(result.stdout)
+    assert answer == {"signed": hashlib.sha256(body.encode()).hexdigest(), "truncated": "413"}
+
+
+def test_prod_distribution_logs_its_requests_and_dev_does_not(build: Build, site: Path) -> None:
+    plan = prod(build, web(), region="eu-west-1")
+    source = one(plan, "aws:cloudwatch/logDeliverySource:LogDeliverySource", "Web-access_log_source")
+    assert source.inputs["logType"] == "ACCESS_LOGS"
+    assert source.inputs["resourceArn"].startswith("arn:aws:cloudfront::")
+    assert named(plan, "Web-distribution").urn in source.dependencies
+    group = one(plan, "aws:cloudwatch/logGroup:LogGroup", "Web-access_log_group")
+    assert group.inputs["retentionInDays"] == 30
+    delivery = one(plan, "aws:cloudwatch/logDelivery:LogDelivery", "Web-access_log_delivery")
+    assert delivery.inputs["deliverySourceName"] == source.inputs["name"]
+    assert "aws-us-east-1" in (source.provider or "")
+    dev = build(web())
+    assert not dev.of_type("aws:cloudwatch/logDeliverySource:LogDeliverySource")
+    assert build(web(access_logs=True)).of_type("aws:cloudwatch/logDeliverySource:LogDeliverySource")
+
+
+def test_the_sites_of_a_stage_share_one_cache_policy_and_one_headers_policy(build: Build, site: Path) -> None:
+    def body() -> None:
+        Nextjs("Web", path="app/web", build="never")
+        Nextjs("Admin", path="app/web", build="never")
+
+    plan = prod(build, body)
+    policies = plan.of_type("aws:cloudfront/cachePolicy:CachePolicy")
+    headers = plan.of_type("aws:cloudfront/responseHeadersPolicy:ResponseHeadersPolicy")
+    assert len(policies) == 1 and len(headers) == 1
+    dists = plan.of_type("aws:cloudfront/distribution:Distribution")
+    assert len(dists) == 2
+    assert len({d.inputs["defaultCacheBehavior"]["cachePolicyId"] for d in dists}) == 1
+    assert len({d.inputs["defaultCacheBehavior"]["responseHeadersPolicyId"] for d in dists}) == 1
+    assert len(plan.of_type("aws:lambda/function:Function")) == 2 * 4 + 1  # one edge signer
+
+
+def test_existing_policies_are_reused_by_id(build: Build, site: Path) -> None:
+    plan = prod(build, web(cache_policy_id="cp-123", response_headers_policy_id="rh-456"))
+    assert not plan.of_type("aws:cloudfront/cachePolicy:CachePolicy")
+    assert not plan.of_type("aws:cloudfront/responseHeadersPolicy:ResponseHeadersPolicy")
+    for behaviour in server_behaviours(distribution(plan)):
+        assert behaviour["cachePolicyId"] == "cp-123"
+    assert all(b["responseHeadersPolicyId"] == "rh-456" for b in distribution(plan)["orderedCacheBehaviors"])
+
+
+def test_more_than_25_cache_behaviours_are_refused_before_any_site_resource(
+    build: Build, site: Path, tmp_path: Path
+) -> None:
+    behaviours = [*REAL_OUTPUT["behaviors"], *({"pattern": f"file{i}.png", "origin": "s3"} for i in range(19))]
+    write_app(tmp_path, output(behaviors=behaviours))
+    assert len(behaviours) == 25
+    assert prod(build, web()).of_type("aws:cloudfront/distribution:Distribution")  # 25 is fine
+    write_app(tmp_path, output(behaviors=[*behaviours, {"pattern": "one-more.png", "origin": "s3"}]))
+    with pytest.raises(ComponentError, match=r"routes 26 paths .* at most 25 cache behaviours"):
+        prod(build, web())
+
+
+@pytest.mark.parametrize(("stage", "settings", "preload"), [
+    ("prod", {}, True), ("dev", {}, False), ("staging", {}, False), ("prod", {"hstsPreload": False}, False),
+])
+def test_hsts_preload_is_a_deliberate_stage_setting(
+    build: Build, site: Path, stage: str, settings: dict[str, Any], preload: bool
+) -> None:
+    plan = build(web(), stage=stage, **settings)
+    headers = one(plan, "aws:cloudfront/responseHeadersPolicy:ResponseHeadersPolicy", "NextjsShared-headers_policy")
+    hsts = headers.inputs["securityHeadersConfig"]["strictTransportSecurity"]
+    assert hsts["preload"] is preload
+    assert hsts["accessControlMaxAgeSec"] == 63072000 and hsts["includeSubdomains"] is True
+
+
+def test_waf_web_acl_with_managed_rules_and_a_rate_limit(build: Build, site: Path) -> None:
+    plan = prod(build, web(waf={"rate_limit": 500}), region="eu-west-1")
+    acl = one(plan, "aws:wafv2/webAcl:WebAcl", "Web-web_acl")
+    assert acl.inputs["scope"] == "CLOUDFRONT"
+    assert "aws-us-east-1" in (acl.provider or "")
+    rules = {r["name"]: r for r in acl.inputs["rules"]}
+    assert set(rules) == {"AWSManagedRulesCommonRuleSet", "AWSManagedRulesKnownBadInputsRuleSet", "RateLimitPerIp"}
+    assert rules["RateLimitPerIp"]["statement"]["rateBasedStatement"] == {"limit": 500, "aggregateKeyType": "IP"}
+    assert distribution(plan)["webAclId"].startswith("arn:aws:wafv2:us-east-1:")
+    assert acl.urn in named(plan, "Web-distribution").dependencies
+    assert not prod(build, web()).of_type("aws:wafv2/webAcl:WebAcl")
+
+
+def test_domain_aliases_and_redirects_share_the_certificate_and_get_records(build: Build, site: Path) -> None:
+    domain = {"name": DOMAIN, "aliases": [f"shop.{DOMAIN}"], "redirects": [f"www.{DOMAIN}"]}
+    plan = prod(build, web(domain=domain))
+    dist = distribution(plan)
+    assert dist["aliases"] == [DOMAIN, f"shop.{DOMAIN}", f"www.{DOMAIN}"]
+    cert = one(plan, "aws:acm/certificate:Certificate", "Web-certificate-site")
+    assert cert.inputs["domainName"] == DOMAIN
+    assert cert.inputs["subjectAlternativeNames"] == [f"shop.{DOMAIN}", f"www.{DOMAIN}"]
+    records = {r.inputs["name"] for r in plan.of_type("aws:route53/record:Record") if r.inputs["type"] == "A"}
+    assert {DOMAIN, f"shop.{DOMAIN}", f"www.{DOMAIN}"} <= records
+    code = one(plan, "aws:cloudfront/function:Function", "Web-viewer_function").inputs["code"]
+    assert f'var REDIRECTS = ["www.{DOMAIN}"];' in code and f'var MAIN_HOST = "{DOMAIN}";' in code
+
+
+def test_redirect_hosts_answer_308_to_the_main_name_with_path_and_query(tmp_path: Path) -> None:
+    import shutil
+    import subprocess
+
+    from components.nextjs import DomainOptions
+
+    if shutil.which("node") is None:
+        pytest.skip("needs Node.js")
+    code = viewer_request_code(DomainOptions(name=DOMAIN, redirects=[f"www.{DOMAIN}"]))
+    # CloudFront Functions' `crypto` module is Node's; the handler is a plain function.
+    (tmp_path / "fn.mjs").write_text(code + "\nexport { handler };\n")
+    (tmp_path / "run.mjs").write_text(
+        'import { handler } from "./fn.mjs";\n'
+        "const request = (host) => ({ request: { uri: '/a/b', headers: { host: { value: host } },"
+        " querystring: { q: { value: '1' }, tag: { value: 'x', multiValue: [{ value: 'x' }, { value: 'y' }] } } } });\n"
+        f"const www = handler(request('www.{DOMAIN}'));\n"
+        f"const apex = handler(request('{DOMAIN}'));\n"
+        "console.log(JSON.stringify({ status: www.statusCode, location: www.headers.location.value,"
+        " forwarded: apex.headers['x-forwarded-host'].value }));\n"
+    )
+    result = subprocess.run(["node", str(tmp_path / "run.mjs")], capture_output=True, text=True, timeout=60,
+                            check=True)
+    assert json.loads(result.stdout) == {
+        "status": 308, "location": f"https://{DOMAIN}/a/b?q=1&tag=x&tag=y", "forwarded": DOMAIN,
+    }
+
+
+def test_a_public_value_known_only_after_deploy_stops_the_plan(build: Build, site: Path) -> None:
+    def body() -> None:
+        table = Dynamo("Table", fields={"pk": "string"}, primary_index={"hash_key": "pk"})
+        Nextjs("Web", path="app/web", build="never", environment={"NEXT_PUBLIC_TABLE": table.name})
+
+    with pytest.raises(ComponentError, match=r"NEXT_PUBLIC_TABLE is not a plain string .* build time"):
+        build(body)
+
+
+def test_public_values_are_build_settings_and_server_only_outputs_are_not(build: Build, site: Path) -> None:
+    def trigger(**environment: Any) -> str:
+        plan = prod(build, web(environment=environment))
+        return named(plan, "Web-initializer_invocation").inputs["triggers"]["buildId"]
+
+    plain = trigger()
+    assert trigger(NEXT_PUBLIC_SITE="a") != plain
+    assert trigger(NEXT_PUBLIC_SITE="a") != trigger(NEXT_PUBLIC_SITE="b")
+    expected = BuildSettings(environment={"NEXT_PUBLIC_SITE": "a"})
+    assert trigger(NEXT_PUBLIC_SITE="a") == build_id_for(source_hash(site, expected))
+
+
+def test_two_sites_building_one_folder_differently_are_refused(build: Build, site: Path) -> None:
+    def body() -> None:
+        Nextjs("Web", path="app/web", build="never", environment={"NEXT_PUBLIC_SITE": "web"})
+        Nextjs("Admin", path="app/web", build="never", environment={"NEXT_PUBLIC_SITE": "admin"})
+
+    with pytest.raises(ComponentError, match=r"Nextjs 'Admin': app/web is already built for Nextjs 'Web'"):
+        build(body)
+
+
+def test_server_options_reach_the_server_function(build: Build, site: Path) -> None:
+    layer = "arn:aws:lambda:us-east-1:123456789012:layer:otel:3"
+    plan = prod(build, web(server={"memory": 2048, "timeout": 30, "architecture": "x86_64", "layers": [layer]},
+                           image={"memory": 3008, "timeout": 40}))
+    server = one(plan, "aws:lambda/function:Function", "WebServer-function").inputs
+    assert (server["memorySize"], server["timeout"], server["architectures"], server["layers"]) == (
+        2048, 30, ["x86_64"], [layer])
+    image = one(plan, "aws:lambda/function:Function", "WebImageOptimizer-function").inputs
+    assert (image["memorySize"], image["timeout"], image["architectures"]) == (3008, 40, ["arm64"])
+    with pytest.raises(ComponentError, match=r"server.layers .* is not a layer version ARN"):
+        prod(build, web(server={"layers": ["otel"]}))
