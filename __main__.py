@@ -100,19 +100,24 @@ item_routes = {
 }
 for route_key, handler in item_routes.items():
     api.route(route_key, {"handler": f"app/functions/items.{handler}", **api_function}, auth=api_auth)
+# Public liveness check, read by the sites' status page; it links nothing and reveals nothing.
+api.route("GET /health", {"handler": "app/functions/health.handler"})
 
 # -- Web: the Next.js sites through OpenNext, at <domain> / <stage>.<domain> (seeds 000/002)
-# Built from app/web when its sources or lockfile change, reused otherwise. A clone without
-# app/web/node_modules plans the sites as skipped, with a warning (`npm ci` there to plan them).
+# Built from app/web when its sources, lockfile or build-time values change, reused otherwise.
+# A clone without app/web/node_modules plans the sites as skipped, with a warning (`npm ci`
+# there to plan them). NEXT_PUBLIC_ values are compiled into the browser bundle, so they must
+# be plain strings; both sites build the one app folder, so they share them.
+public_env = {"NEXT_PUBLIC_HARBOR_SITE": f"{app.name} sample site"}
 web = Nextjs(
     "Web",
     path="app/web",
     link=[table],
-    environment={"API_URL": api.url},
+    environment={"API_URL": api.url, **public_env},
     domain=app.stage.domain_for(),
 )
 # Seed 002's admin site at admin.<domain> / <stage>-admin.<domain>; it shares the sample app.
-admin = Nextjs("Admin", path="app/web", domain=app.stage.domain_for("admin"))
+admin = Nextjs("Admin", path="app/web", environment=public_env, domain=app.stage.domain_for("admin"))
 
 pulumi.export("tableName", table.name)
 pulumi.export("artifactsBucket", artifacts.name)

@@ -1,10 +1,15 @@
-"""``infra build-site PATH``: build a Next.js app with OpenNext the way a deploy would.
+"""``infra build-site``: build Next.js apps with OpenNext the way a deploy would.
 
-Reuses the build while the app's sources and lockfile are unchanged (see
+Reuses a build while the app's sources, lockfile and build settings are unchanged (see
 ``components.opennext``). CI runs it before the tests so plans use a real build.
 
-    infra build-site app/web              # build if the sources changed
-    infra build-site app/web --mode always
+    infra build-site --stage dev          # every site of the program, with its settings
+    infra build-site app/web              # one folder, default settings
+    infra build-site app/web --env NEXT_PUBLIC_HARBOR_SITE=harbor-dev --mode always
+
+With ``--stage`` the program itself is evaluated offline (as ``infra plan`` does), so each
+site is built with exactly the environment, build command and OpenNext version its
+``Nextjs`` component passes; that build is the one the plan and the deploy then reuse.
 """
 
 from __future__ import annotations
@@ -16,24 +21,61 @@ from infra.cli import subcommand
 
 
 def _configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("path", help="the app folder holding package.json, e.g. app/web")
+    parser.add_argument("path", nargs="?", help="the app folder holding package.json, e.g. app/web")
+    parser.add_argument("--stage", help="build every site of the program as this stage builds it")
     parser.add_argument(
         "--mode", choices=("auto", "always", "never"), default="auto",
         help="auto: build when sources changed (default); always; never: only check the build",
     )
+    parser.add_argument(
+        "--env", action="append", default=[], metavar="NAME=VALUE",
+        help="a build-time variable (NEXT_PUBLIC_* reach the browser); repeatable",
+    )
+    parser.add_argument("--build-command", help="the app's build command, instead of `npm run build`")
+
+
+def _settings(args: argparse.Namespace):  # -> BuildSettings
+    from components.base import ComponentError
+    from components.opennext import BuildSettings
+
+    environment: dict[str, str] = {}
+    for item in args.env:
+        name, equals, value = item.partition("=")
+        if not equals:
+            raise ComponentError(f"--env {item!r} must be NAME=VALUE, e.g. NEXT_PUBLIC_SITE=harbor")
+        environment[name] = value
+    try:
+        return BuildSettings(environment=environment, command=args.build_command)
+    except ValueError as error:
+        raise ComponentError(f"--env: {error.errors()[0]['msg'].removeprefix('Value error, ')}") from None
 
 
 def _run(args: argparse.Namespace) -> int:
+    from components.base import ComponentError
     from components.opennext import prepare_build
 
-    build = prepare_build(Path(args.path), args.mode)  # OpenNextError is shown as `error: ...`
+    if (args.path is None) == (args.stage is None):
+        raise ComponentError("give either an app folder (infra build-site app/web) or --stage STAGE")
+    if args.stage is not None:
+        if args.env or args.build_command or args.mode != "auto":
+            raise ComponentError("--stage builds with the program's own settings; drop --env/--build-command/--mode")
+        from infra.harness import run_program
+
+        plan = run_program(Path.cwd(), args.stage)
+        sites = [r.name for r in plan.resources if r.type == "harbor:aws:Nextjs"]
+        print(f"stage {args.stage}: built or reused {len(sites)} site(s): {', '.join(sites) or 'none'}")
+        return 0
+    build = prepare_build(Path(args.path), args.mode, settings=_settings(args))  # errors: `error: ...`
     assert build is not None  # prepare_build only returns None offline
     state = "built" if build.built_now else "reused (sources unchanged)"
     routes = ", ".join(f"{b.pattern}->{b.origin}" for b in build.output.behaviors)
-    print(f"{build.app_dir}: {state}; source hash {build.source_hash[:12]}\nbehaviours: {routes}")
+    print(
+        f"{build.app_dir}: {state}; source hash {build.source_hash[:12]}, build id {build.build_id}\n"
+        f"behaviours: {routes}"
+    )
     return 0
 
 
-subcommand("build-site", "build a Next.js app with OpenNext (reused while its sources are unchanged)")(
+subcommand("build-site", "build Next.js apps with OpenNext (reused while their sources are unchanged)")(
     (_configure, _run)
 )

@@ -15,6 +15,7 @@ from components.asset_sync import (
     IMMUTABLE,
     REVALIDATE,
     AssetSyncProvider,
+    AwsAccess,
     InvalidationProvider,
     SyncSource,
     cache_control,
@@ -76,6 +77,7 @@ def props(base: Path) -> dict[str, Any]:
     return {
         "bucket": BUCKET,
         "region": REGION,
+        "access": AwsAccess(region=REGION).model_dump(),
         "base": str(base),
         "sources": [s.model_dump() for s in parsed],
         "files_hash": files_hash(parsed, base),
@@ -142,7 +144,7 @@ def test_unchanged_build_has_no_diff_and_nothing_to_upload(s3: Any, site: Path) 
     assert not AssetSyncProvider().diff("id", first, props(site)).changes
 
 
-def test_deleted_files_stay_until_the_next_deploy_after_the_new_version_is_live(s3: Any, site: Path) -> None:
+def test_deleted_files_stay_until_the_next_sync_after_the_new_version_is_live(s3: Any, site: Path) -> None:
     first = deploy(site)
     old_chunk = "_assets/_next/static/chunks/main-3f2a1b.js"
     (site / ".open-next/assets/_next/static/chunks/main-3f2a1b.js").unlink()
@@ -153,14 +155,36 @@ def test_deleted_files_stay_until_the_next_deploy_after_the_new_version_is_live(
     assert old_chunk in keys(s3)
     assert second["retired"] == [old_chunk]
     assert second["deleted_count"] == 0
+    # A retired file alone is no change: the next deploy of the same build shows no diff.
+    assert not AssetSyncProvider().diff("id", second, props(site)).changes
 
-    # The next deploy, with the second version live, removes it; nothing else changed.
+    # The next sync that happens anyway (here a new page) removes it.
+    write(site / ".open-next/assets", {"about.html": "<p>about</p>"})
     third = deploy(site, second)
     assert old_chunk not in keys(s3)
     assert third["deleted_count"] == 1
-    assert third["uploaded_count"] == 0
+    assert third["uploaded_count"] == 1
+    assert third["retired"] == []
     assert "_assets/_next/static/chunks/main-77aa00.js" in keys(s3)
     assert not AssetSyncProvider().diff("id", third, props(site)).changes
+
+
+def test_objects_deleted_by_hand_are_noticed_and_put_back(s3: Any, site: Path) -> None:
+    first = deploy(site)
+    s3.delete_object(Bucket=BUCKET, Key="_assets/harbor.png")
+    s3.delete_object(Bucket=BUCKET, Key="_cache/abcBUILD/index.cache")
+    news = props(site)
+    assert AssetSyncProvider().diff("id", first, news).changes  # the preview shows it
+    second = AssetSyncProvider().update("id", first, news).outs
+    assert second["uploaded_count"] == 2
+    assert {"_assets/harbor.png", "_cache/abcBUILD/index.cache"} <= keys(s3)
+    assert not AssetSyncProvider().diff("id", second, props(site)).changes
+
+
+def test_an_unreadable_bucket_does_not_fail_the_preview(s3: Any, site: Path) -> None:
+    first = deploy(site)
+    gone = {**first, "bucket": "no-such-bucket-harbor"}
+    assert not AssetSyncProvider().diff("id", gone, {**props(site), "bucket": "no-such-bucket-harbor"}).changes
 
 
 def test_a_retired_file_that_comes_back_is_kept(s3: Any, site: Path) -> None:
@@ -207,19 +231,112 @@ def test_only_static_files_under_the_versioned_folder_are_immutable() -> None:
     assert cache_control("_assets/static/x.js", source) == REVALIDATE
 
 
-def test_invalidation_runs_once_per_version_against_cloudfront(monkeypatch: pytest.MonkeyPatch) -> None:
-    calls: list[dict[str, Any]] = []
+class FakeCloudFront:
+    def __init__(self) -> None:
+        self.calls: list[dict[str, Any]] = []
 
-    class FakeCloudFront:
-        def create_invalidation(self, **kwargs: Any) -> dict[str, Any]:
-            calls.append(kwargs)
-            return {"Invalidation": {"Id": "I123"}}
+    def create_invalidation(self, **kwargs: Any) -> dict[str, Any]:
+        self.calls.append(kwargs)
+        return {"Invalidation": {"Id": f"I{len(self.calls)}"}}
 
+
+def fake_cloudfront(monkeypatch: pytest.MonkeyPatch) -> tuple[FakeCloudFront, list[AwsAccess]]:
+    cloudfront = FakeCloudFront()
+    used: list[AwsAccess] = []
+
+    class Session:
+        def __init__(self, access: AwsAccess) -> None:
+            used.append(access)
+
+        def client(self, service: str, **_: Any) -> FakeCloudFront:
+            assert service == "cloudfront"
+            return cloudfront
+
+    monkeypatch.setattr(AwsAccess, "session", lambda self: Session(self))
+    return cloudfront, used
+
+
+def test_invalidation_runs_once_per_version_with_the_stage_access(monkeypatch: pytest.MonkeyPatch) -> None:
+    cloudfront, used = fake_cloudfront(monkeypatch)
+    access = AwsAccess(region="eu-west-1", profile="harbor-prod")
     provider = InvalidationProvider()
-    props_ = {"distribution_id": "E1", "version": "v1" * 20, "paths": ["/*"], "wait": False}
-    monkeypatch.setattr(boto3, "client", lambda *a, **k: FakeCloudFront())
+    props_ = {"distribution_id": "E1", "version": "v1" * 20, "paths": ["/*"], "wait": False,
+              "access": access.model_dump()}
     outs = provider.create(props_).outs
-    assert outs["invalidation_id"] == "I123"
-    assert calls[0]["InvalidationBatch"]["Paths"] == {"Quantity": 1, "Items": ["/*"]}
-    assert not provider.diff("I123", outs, props_).changes
-    assert provider.diff("I123", outs, {**props_, "version": "v2"}).changes
+    assert outs["invalidation_id"] == "I1"
+    assert used == [access]
+    assert cloudfront.calls[0]["InvalidationBatch"]["Paths"] == {"Quantity": 1, "Items": ["/*"]}
+    assert not provider.diff("I1", outs, props_).changes
+    assert provider.diff("I1", outs, {**props_, "version": "v2"}).changes
+
+
+def test_every_invalidation_request_has_its_own_caller_reference(monkeypatch: pytest.MonkeyPatch) -> None:
+    """CloudFront ignores a caller reference it has seen: a rollback must still invalidate."""
+    cloudfront, _ = fake_cloudfront(monkeypatch)
+    provider = InvalidationProvider()
+    v1 = {"distribution_id": "E1", "version": "a" * 32, "paths": ["/*"], "wait": False, "access": None}
+    v2 = {**v1, "version": "b" * 32}
+    provider.create(v1)
+    provider.update("I1", v1, v2)
+    provider.update("I2", v2, v1)  # back to the first version
+    references = [c["InvalidationBatch"]["CallerReference"] for c in cloudfront.calls]
+    assert len(set(references)) == 3
+    assert references[0].startswith("harbor-aaaaaaaaaaaaaaaa-") and references[2].startswith("harbor-aaaa")
+
+
+@pytest.fixture
+def aws_profile(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A shared config/credentials pair with one profile, as `aws configure` writes it."""
+    (tmp_path / "credentials").write_text(
+        "[harbor-stage]\naws_access_key_id = AKIAPROFILEKEY000000\naws_secret_access_key = secret\n"
+    )
+    (tmp_path / "config").write_text("[profile harbor-stage]\nregion = ap-southeast-2\n")
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "credentials"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "config"))
+    return "harbor-stage"
+
+
+def test_sync_acts_with_the_stage_providers_region_profile_and_role(
+    s3: Any, site: Path, aws_profile: str
+) -> None:
+    access = AwsAccess(region="eu-west-1", profile=aws_profile,
+                       role_arn="arn:aws:iam::123456789012:role/deploy", session_name="harbor-dev")
+    session = access.session()
+    credentials = session.get_credentials()
+    assert session.region_name == "eu-west-1"  # not the profile's or the environment's region
+    assert credentials.access_key != "AKIAPROFILEKEY000000" and credentials.token  # the assumed role's
+    assert AwsAccess(region="eu-west-1", profile=aws_profile).session().get_credentials().access_key == (
+        "AKIAPROFILEKEY000000"
+    )
+    outs = AssetSyncProvider().create({**props(site), "region": "eu-west-1", "access": access.model_dump()}).outs
+    assert outs["uploaded_count"] == len(outs["manifest"])
+    assert "_assets/BUILD_ID" in keys(s3)
+
+
+def test_access_follows_the_stage_settings() -> None:
+    from stages import StageConfig
+
+    stage = StageConfig(name="prod", app="harbor", region="eu-west-1", aws_profile="harbor-prod",
+                        aws_assume_role={"role_arn": "arn:aws:iam::123456789012:role/deploy",
+                                         "external_id": "ext-1"})
+    assert AwsAccess.for_stage(stage) == AwsAccess(
+        region="eu-west-1", profile="harbor-prod", role_arn="arn:aws:iam::123456789012:role/deploy",
+        external_id="ext-1",
+    )
+    assert AwsAccess.for_stage(stage, "us-east-1").region == "us-east-1"
+    # States written before access was recorded still load.
+    assert AwsAccess.from_props({"region": "us-east-1"}) == AwsAccess(region="us-east-1")
+
+
+@pytest.mark.parametrize("provider_class", [AssetSyncProvider, InvalidationProvider])
+def test_providers_are_stored_by_their_module_path(provider_class: type) -> None:
+    """Pulumi keeps a dynamic provider in the state as a pickle naming its module and class."""
+    import base64
+
+    import dill
+    from pulumi.dynamic.dynamic import serialize_provider
+
+    stored = base64.b64decode(serialize_provider(provider_class()))
+    assert b"components.asset_sync" in stored and provider_class.__name__.encode() in stored
+    assert b"def _run" not in stored and len(stored) < 1000  # a reference, not a copy of the code
+    assert type(dill.loads(stored)) is provider_class
