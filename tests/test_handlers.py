@@ -444,3 +444,26 @@ def test_no_module_under_app_imports_pulumi():
                 names = [node.module]
             offenders += [f"{path.relative_to(ROOT)}: {n}" for n in names if n.split(".")[0] == "pulumi"]
     assert offenders == []
+
+
+def test_health_answers_ok_as_json_without_any_link(monkeypatch: pytest.MonkeyPatch) -> None:
+    from datetime import datetime
+
+    monkeypatch.setenv("AWS_REGION", "eu-west-1")
+    sys.path.insert(0, str(ROOT))
+    try:
+        health = importlib.import_module("app.functions.health")
+    finally:
+        sys.path.remove(str(ROOT))
+    response = health.handler({"rawPath": "/health", "requestContext": {"http": {"method": "GET"}}})
+    assert response["statusCode"] == 200
+    assert response["headers"] == {"content-type": "application/json", "cache-control": "no-store"}
+    body = json.loads(response["body"])
+    assert set(body) == {"status", "region", "time"}
+    assert (body["status"], body["region"]) == ("ok", "eu-west-1")
+    assert datetime.fromisoformat(body["time"]).tzinfo is not None
+    # The handler module stays free of pulumi, as everything Lambda imports.
+    tree = ast.parse((ROOT / "app/functions/health.py").read_text())
+    imported = {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    imported |= {n.module.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
+    assert "pulumi" not in imported

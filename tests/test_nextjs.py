@@ -647,3 +647,23 @@ def test_server_options_reach_the_server_function(build: Build, site: Path) -> N
     assert (image["memorySize"], image["timeout"], image["architectures"]) == (3008, 40, ["arm64"])
     with pytest.raises(ComponentError, match=r"server.layers .* is not a layer version ARN"):
         prod(build, web(server={"layers": ["otel"]}))
+
+
+@pytest.mark.skipif(
+    not (Path(__file__).resolve().parent.parent / "app/web/node_modules").is_dir(),
+    reason="the program plans its sites only with `npm ci` in app/web",
+)
+def test_the_programs_prod_sites_as_the_issue_asks(plan_stage: Callable[..., Plan]) -> None:
+    plan = plan_stage("prod")
+    assert len(plan.of_type("aws:cloudfront/cachePolicy:CachePolicy")) == 1
+    assert len(plan.of_type("aws:cloudfront/responseHeadersPolicy:ResponseHeadersPolicy")) == 1
+    for site in ("Web", "Admin"):
+        invalidation = named(plan, f"{site}-invalidation")
+        for function in (f"{site}Server-function", f"{site}ImageOptimizer-function"):
+            assert named(plan, function).urn in invalidation.dependencies
+        dist = one(plan, "aws:cloudfront/distribution:Distribution", f"{site}-distribution").inputs
+        assert all(b.get("lambdaFunctionAssociations") for b in server_behaviours(dist))
+        source = one(plan, "aws:cloudwatch/logDeliverySource:LogDeliverySource", f"{site}-access_log_source")
+        assert named(plan, f"{site}-distribution").urn in source.dependencies
+    health = next(r for r in plan.of_type("aws:apigatewayv2/route:Route") if r.inputs["routeKey"] == "GET /health")
+    assert health.inputs["authorizationType"] == "NONE"

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
+import os
+import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -11,10 +15,19 @@ import pytest
 from opennext_fixture import REAL_OUTPUT, output, write_app, write_build, write_sources
 
 from components.opennext import (
+    BUILD_ID_VARIABLE,
+    BUILD_SECRET_VARIABLE,
     HASH_FILE,
     OPENNEXT_VERSION,
+    PRELOAD_FILE,
+    PRELOAD_SCRIPT,
+    PREVIEW_KEYS_VARIABLE,
+    WRAPPER_CONFIG,
+    BuildSettings,
     OpenNextError,
     build_command,
+    build_id_for,
+    normalise,
     prepare_build,
     read_output,
     source_hash,
@@ -196,3 +209,201 @@ def test_real_build_of_the_sample_site_matches_what_the_component_expects() -> N
     assert real["behaviors"] == REAL_OUTPUT["behaviors"]
     assert real["origins"] == REAL_OUTPUT["origins"]
     assert real["additionalProps"].keys() == REAL_OUTPUT["additionalProps"].keys()
+
+
+# -- same sources, same build -------------------------------------------------------------
+class RecordingBuild(FakeBuild):
+    """A stand-in build that also keeps the environment it was given."""
+
+    def __init__(self) -> None:
+        super().__init__(data=REAL_OUTPUT)
+        self.env: dict[str, str] = {}
+
+    def __call__(self, command: list[str], cwd: Path, **kwargs: Any) -> subprocess.CompletedProcess:
+        self.env = dict(kwargs["env"])
+        return super().__call__(command, cwd)
+
+
+def test_build_settings_are_part_of_the_source_hash(app: Path) -> None:
+    plain = source_hash(app)
+    assert source_hash(app, BuildSettings()) == plain
+    public = BuildSettings(environment={"NEXT_PUBLIC_SITE": "a"})
+    assert source_hash(app, public) != plain
+    assert source_hash(app, public) != source_hash(app, BuildSettings(environment={"NEXT_PUBLIC_SITE": "b"}))
+    assert source_hash(app, BuildSettings(command="npm run build:web")) != plain
+    assert source_hash(app, BuildSettings(opennext_version="4.1.13")) != plain
+
+
+def test_a_changed_public_value_rebuilds(app: Path) -> None:
+    runner = FakeBuild(data=REAL_OUTPUT)
+    prepare_build(app, runner=runner, settings=BuildSettings(environment={"NEXT_PUBLIC_SITE": "a"}))
+    prepare_build(app, runner=runner, settings=BuildSettings(environment={"NEXT_PUBLIC_SITE": "a"}))
+    assert len(runner.calls) == 1
+    rebuilt = prepare_build(app, runner=runner, settings=BuildSettings(environment={"NEXT_PUBLIC_SITE": "b"}))
+    assert len(runner.calls) == 2 and rebuilt is not None and rebuilt.built_now
+
+
+def test_the_build_gets_its_id_keys_and_public_values_from_the_sources(
+    app: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv(BUILD_SECRET_VARIABLE, raising=False)
+    settings = BuildSettings(environment={"NEXT_PUBLIC_SITE": "harbor"})
+    runner = RecordingBuild()
+    build = prepare_build(app, "always", runner=runner, settings=settings)
+    assert build is not None
+    env = runner.env
+    assert env["NEXT_PUBLIC_SITE"] == "harbor"
+    assert env[BUILD_ID_VARIABLE] == build.build_id == build_id_for(source_hash(app, settings))
+    assert len(build.build_id) == 20 and "ad" not in build.build_id
+    assert len(base64.b64decode(env["NEXT_SERVER_ACTIONS_ENCRYPTION_KEY"])) == 32  # AES-256
+    assert set(json.loads(env[PREVIEW_KEYS_VARIABLE])) == {
+        "previewModeId", "previewModeSigningKey", "previewModeEncryptionKey"}
+    preload = app / "node_modules" / PRELOAD_FILE
+    assert f"--require {preload}" in env["NODE_OPTIONS"] and preload.read_text() == PRELOAD_SCRIPT
+    # The same sources give the same environment, on any machine and any run.
+    again = RecordingBuild()
+    prepare_build(app, "always", runner=again, settings=settings)
+    assert again.env[BUILD_ID_VARIABLE] == env[BUILD_ID_VARIABLE]
+    assert again.env["NEXT_SERVER_ACTIONS_ENCRYPTION_KEY"] == env["NEXT_SERVER_ACTIONS_ENCRYPTION_KEY"]
+    # A build secret changes the keys but not the id (which is public anyway).
+    monkeypatch.setenv(BUILD_SECRET_VARIABLE, "s3cret")
+    secret = RecordingBuild()
+    prepare_build(app, "always", runner=secret, settings=settings)
+    assert secret.env[BUILD_ID_VARIABLE] == env[BUILD_ID_VARIABLE]
+    assert secret.env["NEXT_SERVER_ACTIONS_ENCRYPTION_KEY"] != env["NEXT_SERVER_ACTIONS_ENCRYPTION_KEY"]
+    assert secret.env[PREVIEW_KEYS_VARIABLE] != env[PREVIEW_KEYS_VARIABLE]
+
+
+def test_a_build_command_reaches_opennext_through_a_wrapper_config(app: Path) -> None:
+    (app / "open-next.config.ts").write_text("export default { default: {} };\n")
+    runner = FakeBuild(data=REAL_OUTPUT)
+    prepare_build(app, runner=runner, settings=BuildSettings(command="npm run build:web"))
+    assert runner.calls[0][-2:] == ["--config-path", f"node_modules/{WRAPPER_CONFIG}"]
+    wrapper = (app / "node_modules" / WRAPPER_CONFIG).read_text()
+    assert 'import own from "../open-next.config.ts";' in wrapper
+    assert 'buildCommand: "npm run build:web"' in wrapper
+
+
+def test_normalise_sorts_route_manifests_and_drops_npm_install_records(tmp_path: Path) -> None:
+    out = tmp_path / ".open-next"
+    manifest = out / "server-functions/default/.next/app-path-routes-manifest.json"
+    manifest.parent.mkdir(parents=True)
+    manifest.write_text(json.dumps({"/status/page": "/status", "/page": "/"}))
+    record = out / "image-optimization-function/node_modules/.package-lock.json"
+    record.parent.mkdir(parents=True)
+    record.write_text('{"name": "open-next-install-image-optimization-functionjrw0oz"}')
+    normalise(out)
+    assert list(json.loads(manifest.read_text())) == ["/page", "/status/page"]
+    assert not record.exists()
+
+
+@pytest.mark.skipif(not (REAL_APP / "node_modules/next").is_dir(), reason="needs `npm ci` in app/web")
+def test_the_preload_gives_next_the_build_id_unless_the_app_sets_its_own(tmp_path: Path) -> None:
+    preload = tmp_path / PRELOAD_FILE
+    preload.write_text(PRELOAD_SCRIPT)
+    script = (
+        "const g = require('next/dist/build/generate-build-id');"
+        "Promise.all([g.generateBuildId(() => null, () => 'random'),"
+        " g.generateBuildId(() => ' own ', () => 'random')]).then((ids) => console.log(JSON.stringify(ids)));"
+    )
+    env = {**os.environ, BUILD_ID_VARIABLE: "fixedid123", "NODE_OPTIONS": f"--require {preload}"}
+    result = subprocess.run(["node", "-e", script], cwd=REAL_APP, env=env, capture_output=True, text=True,
+                            timeout=60, check=True)
+    assert json.loads(result.stdout.strip().splitlines()[-1]) == ["fixedid123", "own"]
+
+
+def _tree(root: Path) -> dict[str, str]:
+    return {
+        p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*")) if p.is_file() and not p.is_symlink()
+    }
+
+
+@pytest.mark.opennext
+@pytest.mark.skipif(shutil.which("npm") is None, reason="needs Node.js with npm")
+def test_two_clean_builds_of_unchanged_sources_give_identical_archives_and_assets(tmp_path: Path) -> None:
+    """Each build starts from a fresh copy (own node_modules, no .next), as CI does."""
+    from components.asset_sync import SyncSource, scan
+    from components.packaging import PackageSpec, collect, zip_bytes
+
+    settings = BuildSettings(environment={"NEXT_PUBLIC_HARBOR_SITE": "harbor two builds"})
+    results = []
+    for name in ("first", "second-clone"):  # different folders, different path lengths
+        app = tmp_path / name / "web"
+        shutil.copytree(REAL_APP, app, ignore=shutil.ignore_patterns("node_modules", ".next", ".open-next"))
+        subprocess.run(["npm", "ci", "--no-audit", "--no-fund", "--prefer-offline", "--loglevel=error"],
+                       cwd=app, check=True, timeout=600)
+        build = prepare_build(app, "always", settings=settings)
+        assert build is not None and build.built_now
+        out = build.output
+        archives = {
+            origin: hashlib.sha256(zip_bytes(collect(PackageSpec(build.path(o.bundle), runtime="nodejs22.x"))))
+            .hexdigest()
+            for origin, o in out.function_origins.items()
+        }
+        assets = {
+            key: local.sha256
+            for key, local in scan([SyncSource(directory=str(build.path(c.source)), prefix=c.to)
+                                    for c in out.s3.copy_]).items()
+        }
+        results.append((build.build_id, archives, assets, _tree(app / ".open-next")))
+    (first_id, first_archives, first_assets, first_tree), (second_id, *rest) = results
+    assert first_id == second_id
+    assert rest[0] == first_archives  # server and image archives, byte for byte
+    assert rest[1] == first_assets    # the asset manifest the sync uploads
+    differing = sorted(k for k in first_tree.keys() | rest[2].keys() if first_tree.get(k) != rest[2].get(k))
+    assert differing == []
+
+
+# -- the program's build of app/web (planned as `infra build-site --stage dev` builds it) ----
+@pytest.fixture(scope="module")
+def program_build() -> dict[str, Any]:
+    """Plan the real program for dev (building app/web if its build is stale); the server env."""
+    from infra.harness import run_program
+
+    plan = run_program(ROOT, "dev")
+    server = next(r for r in plan.resources if r.name == "WebServer-function")
+    return server.inputs["environment"]["variables"]
+
+
+needs_program_build = pytest.mark.skipif(
+    not (REAL_APP / "node_modules/next").is_dir() or shutil.which("node") is None,
+    reason="needs Node.js and `npm ci` in app/web",
+)
+
+
+@pytest.mark.opennext
+@needs_program_build
+def test_a_public_value_from_the_program_is_compiled_into_the_browser_bundle(program_build: dict[str, Any]) -> None:
+    value = program_build["NEXT_PUBLIC_HARBOR_SITE"]
+    chunks = REAL_APP / ".open-next/assets/_next/static/chunks"
+    badge = [p for p in chunks.rglob("*.js") if "harbor-site-badge" in p.read_text()]
+    assert len(badge) == 1
+    code = badge[0].read_text()
+    assert json.dumps(value) in code
+    assert "NEXT_PUBLIC_HARBOR_SITE" not in code and '"unnamed"' not in code  # inlined, not read at run time
+
+
+@pytest.mark.opennext
+@needs_program_build
+def test_the_sample_server_action_answers_through_the_built_server_handler(program_build: dict[str, Any]) -> None:
+    bundle = REAL_APP / ".open-next/server-functions/default"
+    manifest = json.loads((bundle / ".next/server/server-reference-manifest.json").read_text())
+    action = next(i for i, a in manifest["node"].items() if "app/hello/page" in a["workers"])
+    env = {
+        **os.environ, "AWS_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test",
+        "CACHE_BUCKET_NAME": "unused", "CACHE_BUCKET_REGION": "us-east-1", "CACHE_DYNAMO_TABLE": "unused",
+        "REVALIDATION_QUEUE_URL": "http://127.0.0.1:9/unused", "REVALIDATION_QUEUE_REGION": "us-east-1",
+    }
+
+    def post(action_id: str) -> dict[str, Any]:
+        result = subprocess.run(
+            ["node", str(ROOT / "tests/js/invoke_server_action.mjs"), str(bundle), action_id],
+            cwd=bundle, env=env, capture_output=True, text=True, timeout=120,
+        )
+        assert result.returncode == 0, result.stderr[-2000:]
+        return json.loads(result.stdout.strip().splitlines()[-1])
+
+    answer = post(action)
+    assert (answer["statusCode"], answer["location"]) == (303, "/hello?name=Ada")
+    assert post("00" + action[2:])["location"] is None  # an unknown action runs nothing
