@@ -968,7 +968,8 @@ class SharedSitePolicies(Component):
 
     type_token: ClassVar[str] = "harbor:aws:NextjsShared"
     transformable: ClassVar[tuple[str, ...]] = (
-        "cache_policy", "headers_policy", "edge_signer_role", "edge_signer_logs", "edge_signer",
+        "cache_policy", "headers_policy", "edge_signer_role", "edge_signer_log_group", "edge_signer_logs",
+        "edge_signer",
     )
     _instances: ClassVar[dict[int, tuple[App, SharedSitePolicies]]] = {}
 
@@ -1064,7 +1065,15 @@ class SharedSitePolicies(Component):
             },
             opts=edge,
         )
-        # Replicas log to /aws/lambda/us-east-1.<name> in the region that served the request.
+        # Replicas log to a group of this name in whichever region served the request; the
+        # stack manages (and sets the retention of) the one in us-east-1.
+        group = self.child(
+            "edge_signer_log_group",
+            aws.cloudwatch.LogGroup,
+            {"name": "/aws/lambda/" + self.physical_name("lambda.function", suffix="-edge-signer", name="sites"),
+             "retention_in_days": self.stage.log_retention_days},
+            opts=edge,
+        )
         logs = self.child(
             "edge_signer_logs",
             aws.iam.RolePolicyAttachment,
@@ -1086,8 +1095,9 @@ class SharedSitePolicies(Component):
                 "code": pulumi.AssetArchive({"index.mjs": pulumi.StringAsset(EDGE_SIGNER_CODE)}),
                 "publish": True,  # CloudFront takes a numbered version only
                 "skip_destroy": True,
+                "logging_config": {"log_format": "Text", "log_group": group.name},
             },
-            opts=pulumi.ResourceOptions.merge(edge, pulumi.ResourceOptions(depends_on=[logs])),
+            opts=pulumi.ResourceOptions.merge(edge, pulumi.ResourceOptions(depends_on=[logs, group])),
         )
 
 
