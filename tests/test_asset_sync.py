@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -340,3 +341,26 @@ def test_providers_are_stored_by_their_module_path(provider_class: type) -> None
     assert b"components.asset_sync" in stored and provider_class.__name__.encode() in stored
     assert b"def _run" not in stored and len(stored) < 1000  # a reference, not a copy of the code
     assert type(dill.loads(stored)) is provider_class
+
+
+def test_the_stage_provider_and_the_asset_sync_share_profile_and_role(build: Any, tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    from opennext_fixture import write_app
+
+    from components.nextjs import Nextjs
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HARBOR_CACHE_DIR", str(tmp_path / ".build"))
+    write_app(tmp_path)
+    role = {"roleArn": "arn:aws:iam::123456789012:role/deploy", "externalId": "ext-1"}
+    plan = build(lambda: Nextjs("Web", path="app/web", build="never"), stage="dev", region="eu-west-1",
+                 awsProfile="harbor-dev", awsAssumeRole=role)
+    providers = {r.name: r.inputs for r in plan.resources if r.type == "pulumi:providers:aws"}
+    for name in ("aws", "aws-us-east-1"):
+        assert providers[name]["profile"] == "harbor-dev"
+        assert json.loads(providers[name]["assumeRoles"])[0]["roleArn"] == role["roleArn"]
+    sync = next(r for r in plan.resources if r.name == "Web-assets").inputs
+    assert sync["access"] == {"region": "eu-west-1", "profile": "harbor-dev", "role_arn": role["roleArn"],
+                              "external_id": "ext-1", "session_name": "harbor-deploy"}
+    invalidation = next(r for r in plan.resources if r.name == "Web-invalidation").inputs
+    assert invalidation["access"] == sync["access"]
