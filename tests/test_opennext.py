@@ -313,10 +313,15 @@ def test_the_preload_gives_next_the_build_id_unless_the_app_sets_its_own(tmp_pat
 
 
 def _tree(root: Path) -> dict[str, str]:
-    return {
-        p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(root.rglob("*")) if p.is_file() and not p.is_symlink()
-    }
+    """Every file of a build: content hash and mode, or a symlink's target."""
+    found = {}
+    for path in sorted(root.rglob("*")):
+        if path.is_symlink():
+            found[path.relative_to(root).as_posix()] = f"-> {os.readlink(path)}"
+        elif path.is_file():
+            digest = hashlib.sha256(path.read_bytes()).hexdigest()
+            found[path.relative_to(root).as_posix()] = f"{digest} {oct(path.stat().st_mode)}"
+    return found
 
 
 @pytest.mark.opennext
@@ -349,10 +354,10 @@ def test_two_clean_builds_of_unchanged_sources_give_identical_archives_and_asset
         results.append((build.build_id, archives, assets, _tree(app / ".open-next")))
     (first_id, first_archives, first_assets, first_tree), (second_id, *rest) = results
     assert first_id == second_id
+    differing = sorted(k for k in first_tree.keys() | rest[2].keys() if first_tree.get(k) != rest[2].get(k))
+    assert differing == []           # every file of .open-next, named when one differs
     assert rest[0] == first_archives  # server and image archives, byte for byte
     assert rest[1] == first_assets    # the asset manifest the sync uploads
-    differing = sorted(k for k in first_tree.keys() | rest[2].keys() if first_tree.get(k) != rest[2].get(k))
-    assert differing == []
 
 
 # -- the program's build of app/web (planned as `infra build-site --stage dev` builds it) ----
