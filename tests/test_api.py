@@ -262,9 +262,14 @@ def test_the_application_serves_its_item_routes_on_the_stage_api_domain(plan_sta
     plan = plan_stage(stage)
     assert plan.outputs["apiUrl"] == f"https://{host}"
     routes = {r.inputs["routeKey"]: r.inputs for r in plan.of_type(ROUTE)}
+    # The public liveness check links nothing and stays out of the VPC.
+    assert routes.pop("GET /health")["authorizationType"] == "NONE"
+    health = next(f for f in plan.of_type("aws:lambda/function:Function") if f.name == "ApiGetHealth-function")
+    assert health.inputs.get("vpcConfig") is None
     assert set(routes) == {"GET /items", "POST /items", "GET /items/{id}", "DELETE /items/{id}"}
     assert {r["authorizationType"] for r in routes.values()} == {"JWT"}
-    functions = [f for f in plan.of_type("aws:lambda/function:Function") if f.name.startswith("Api")]
+    functions = [f for f in plan.of_type("aws:lambda/function:Function")
+                 if f.name.startswith("Api") and f is not health]
     assert len(functions) == 4
     # The handlers use the table, the cursor key and the task topic; nothing puts them in the VPC.
     assert all(f.inputs["architectures"] == ["arm64"] and not f.inputs.get("vpcConfig") for f in functions)
