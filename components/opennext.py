@@ -281,7 +281,9 @@ class OpenNextBuild:
 
     def path(self, relative: str) -> Path:
         """A path from the output file (relative to the app folder) made absolute."""
-        return (self.app_dir / relative).resolve()
+        # Normalised, not resolved: an app folder reached through a symlink (an example
+        # project linking a shared app) stays inside the project that links it.
+        return Path(os.path.normpath(self.app_dir / relative))
 
 
 def build_id_for(source: str) -> str:
@@ -521,7 +523,7 @@ def prepare_build(
     Returns None only when ``offline`` (a mocked plan) and the app cannot be built here
     because its dependencies are not installed.
     """
-    app_dir = app_dir.resolve()
+    app_dir = Path(os.path.abspath(app_dir))  # keeps symlinks, as OpenNextBuild.path does
     check_app(app_dir)
     with _build_lock(app_dir):
         return _prepare_locked(app_dir, mode, offline=offline, runner=runner, settings=settings or BuildSettings())
