@@ -98,7 +98,8 @@ def test_seed_001_persona_table_api_and_fifo_topic_to_a_standard_queue(stage):
     assert persona["name"] == f"persona-{stage}-Persona"
     assert persona["hashKey"] == "personaId" and "rangeKey" not in persona
     assert indexes(persona) == {"UserIdIndex": ("userId", None), "StatusIndex": ("personaStatus", None)}
-    assert (result.one(TABLE).protect, result.one(TABLE).retain_on_delete) == ((stage == "prod"),) * 2
+    persona_table = result.one(TABLE, "Persona-table")  # the site adds its tag-cache table
+    assert (persona_table.protect, persona_table.retain_on_delete) == ((stage == "prod"),) * 2
 
     topic = result.one("aws:sns/topic:Topic").inputs
     assert topic["name"] == f"persona-{stage}-TaskTopic.fifo" and topic["fifoTopic"] is True
@@ -107,7 +108,8 @@ def test_seed_001_persona_table_api_and_fifo_topic_to_a_standard_queue(stage):
     subscription = result.one("aws:sns/topicSubscription:TopicSubscription").inputs
     assert subscription["endpoint"] == f"arn:aws:sqs:us-east-1:123456789012:persona-{stage}-PersonaQueue"
     assert json.loads(subscription["filterPolicy"]) == {"queue": ["persona"]}
-    (queue_policy,) = result.of_type("aws:sqs/queuePolicy:QueuePolicy")
+    # The site (planned in full when app/web has node_modules) brings queues and functions of its own.
+    (queue_policy,) = [q for q in result.of_type("aws:sqs/queuePolicy:QueuePolicy") if not q.name.startswith("MyWeb")]
     (allow,) = [s for s in json.loads(queue_policy.inputs["policy"])["Statement"] if s["Effect"] == "Allow"]
     assert allow["Condition"]["ArnEquals"]["aws:SourceArn"] == topic["name"].join(
         ["arn:aws:sns:us-east-1:123456789012:", ""])
@@ -115,7 +117,8 @@ def test_seed_001_persona_table_api_and_fifo_topic_to_a_standard_queue(stage):
     routes = {r.inputs["routeKey"] for r in result.of_type("aws:apigatewayv2/route:Route")}
     assert routes == {"GET /personas", "POST /personas"}
     assert result.one("aws:apigatewayv2/api:Api").inputs["name"] == f"persona-{stage}-BackendApi"
-    handlers = {r.inputs["handler"] for r in result.of_type("aws:lambda/function:Function")}
+    handlers = {r.inputs["handler"] for r in result.of_type("aws:lambda/function:Function")
+                if not r.name.startswith(("MyWeb", "NextjsShared"))}
     assert handlers == {"agent_runtime.api.get_all_user_personas_handler", "agent_runtime.api.request_persona_handler"}
     assert [r.name for r in result.resources if r.type == "harbor:aws:Nextjs"] == ["MyWeb"]
     assert result.outputs["apiUrl"].startswith("https://")
