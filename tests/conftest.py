@@ -18,9 +18,9 @@ APP = "harbor"
 
 # The provider SDKs are half a million long-lived Python objects (classes, enums, type hints),
 # and every full pass of the cyclic garbage collector walks all of them again: left alone, that
-# is over half the suite's CPU time. Freezing what is alive after collection, and again after
-# each test, takes those objects out of the collector's passes; what a test leaves as garbage
-# is still collected before the freeze.
+# is over half the suite's CPU time. Freezing what is alive after collection, and again at the
+# end of each test file, takes those objects out of the collector's passes; what the tests
+# leave as garbage is still collected before each freeze.
 def pytest_collection_finish(session: pytest.Session) -> None:
     global _frozen_after_full_pass
     gc.collect()
