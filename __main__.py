@@ -18,7 +18,7 @@ from components import (
     declare_secrets,
     start_app,
 )
-from components.removal import destroy_guard
+from components.core.removal import destroy_guard
 
 app = start_app()  # validates Pulumi.<stage>.yaml before any resource exists
 
@@ -133,5 +133,5 @@ pulumi.export("webUrl", web.url)
 pulumi.export("adminUrl", admin.url)
 
 # -- Last: on a protecting stage (prod), a protected guard that depends on everything above,
-# so `pulumi destroy` deletes nothing, even with --skip-preview (see components/removal.py).
+# so `pulumi destroy` deletes nothing, even with --skip-preview (see components/core/removal.py).
 destroy_guard()

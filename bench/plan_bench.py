@@ -12,7 +12,7 @@ dead-letter queue. Each measurement runs in a fresh Python process, so its peak 
 not interpreter start-up or imports. Growth is linear when CPU seconds per resource stay flat
 across sizes: the script prints that ratio and fails (exit 1) above ``--max-ratio``.
 
-If components/api.py or components/queue.py is missing the script says so and scales
+If components/aws/api.py or components/aws/queue.py is missing the script says so and scales
 with tables and buckets instead.
 """
 
@@ -58,7 +58,7 @@ tables = [
 USE_API = {use_api}
 if USE_API:
     from components import Queue
-    from components.api import ApiGatewayV2
+    from components.aws.api import ApiGatewayV2
 
     for i in range({queues}):
         Queue(f"Queue{{i}}").subscribe("handlers/worker.main", link=[tables[i % len(tables)]])
@@ -178,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         print(f"infra plan benchmark · {machine()}")
         if not use_api:
-            print("note: components/api.py or components/queue.py missing; scaled with tables and buckets")
+            print("note: components/aws/api.py or components/aws/queue.py missing; scaled with tables and buckets")
         print(f"{'plan':58} {'resources':>9} {'wall s':>7} {'cpu s':>6} {'res/s':>6} {'cpu ms/res':>10} "
               f"{'peak MB':>7} {'imports s':>9}")
         for row in rows:

@@ -14,8 +14,8 @@ import pulumi
 from bootstrap.backend import StateBackend
 from bootstrap.settings import load_current_settings
 from components import Vpc, start_app
-from components.github_oidc import GithubOidc
-from components.removal import destroy_guard
+from components.aws.github_oidc import GithubOidc
+from components.core.removal import destroy_guard
 
 settings = load_current_settings()  # stops with one clear message on a wrong key
 app = start_app(stage=settings.stage(pulumi.get_stack()))

@@ -32,9 +32,9 @@ import pulumi
 import pulumi_aws as aws
 from pydantic import Field
 
-from components.base import Component, ComponentArgs
-from components.bucket import Bucket
-from components.github_oidc import SECRETS_KEY_ACTIONS, state_bucket_denies
+from components.aws.bucket import Bucket
+from components.aws.github_oidc import SECRETS_KEY_ACTIONS, state_bucket_denies
+from components.core.base import Component, ComponentArgs
 
 STATE_VERSION_DAYS = 90
 ACCESS_LOG_DAYS = 365

@@ -25,7 +25,7 @@ import pulumi
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
-from components.github_oidc import (
+from components.aws.github_oidc import (
     DEFAULT_ENVIRONMENTS,
     DeployEnvironment,
     GithubOwner,

@@ -9,26 +9,26 @@ removal policy and protection::
     table = Dynamo("Table", fields={"pk": "string"}, primary_index={"hash_key": "pk"})
 """
 
-from components.alarms import Alarms
-from components.api import ApiGatewayV2
-from components.base import Component, ComponentArgs, ComponentError
-from components.bucket import Bucket
-from components.cognito import CognitoUserPool, CognitoUserPoolClient
-from components.container import ImageConfig
-from components.context import App, current_app, start_app
-from components.cron import Cron
-from components.dns import CloudflareDns, DnsAdapter, Route53Dns, dns_for_stage, validated_certificate
-from components.dynamo import Dynamo
-from components.function import Function, resolve_function
-from components.github_oidc import GithubOidc
-from components.linking import Linkable, Permission
-from components.nextjs import Nextjs
-from components.postgres import Postgres
-from components.queue import Queue
-from components.run_on_deploy import RunOnDeploy
-from components.secret import Secret, Secrets, SecretsMissingError, declare_secrets
-from components.topic import SnsTopic
-from components.vpc import Vpc
+from components.aws.alarms import Alarms
+from components.aws.api import ApiGatewayV2
+from components.aws.bucket import Bucket
+from components.aws.cognito import CognitoUserPool, CognitoUserPoolClient
+from components.aws.container import ImageConfig
+from components.aws.cron import Cron
+from components.aws.dns import CloudflareDns, DnsAdapter, Route53Dns, dns_for_stage, validated_certificate
+from components.aws.dynamo import Dynamo
+from components.aws.function import Function, resolve_function
+from components.aws.github_oidc import GithubOidc
+from components.aws.nextjs import Nextjs
+from components.aws.postgres import Postgres
+from components.aws.queue import Queue
+from components.aws.run_on_deploy import RunOnDeploy
+from components.aws.secret import Secret, Secrets, SecretsMissingError, declare_secrets
+from components.aws.topic import SnsTopic
+from components.aws.vpc import Vpc
+from components.core.base import Component, ComponentArgs, ComponentError
+from components.core.context import App, current_app, start_app
+from components.core.linking import Linkable, Permission
 
 __all__ = [
     "Alarms",

@@ -367,7 +367,7 @@ def run_mocked(
             Dynamo("Table", fields={"pk": "string"}, primary_index={"hash_key": "pk"})
         plan = run_mocked(body, "harbor", "prod", {"harbor:protect": "true"})
     """
-    from components.context import reset_app
+    from components.core.context import reset_app
 
     region = config.get(f"{project}:region") or config.get("aws:region") or "us-east-1"
     mocks = mocks or AwsMocks(context or MockContext(region=region))

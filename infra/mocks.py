@@ -426,7 +426,7 @@ class AwsMocks(pulumi.runtime.Mocks):
             self.context.provider_regions[args.name] = region
             return f"{args.name}-provider-id", inputs
         if args.typ == "pulumi-python:dynamic:Resource" and inputs.get("kind") == "harbor:generation-id":
-            # components.generation.GenerationId draws this at create; here, stable per name.
+            # components.core.generation.GenerationId draws this at create; here, stable per name.
             generation = short_id("generation", args.name, length=8)
             return generation, {**inputs, "hex": generation}
         region = self._region_for(args.provider)
@@ -531,7 +531,7 @@ class AwsMocks(pulumi.runtime.Mocks):
     def _parameter_store(self) -> dict[str, str]:
         if self.context.parameters is not None:
             return self.context.parameters
-        from components.secret import declared_secret_names, fallback_path, secret_path
+        from components.aws.secret import declared_secret_names, fallback_path, secret_path
 
         app, stage = pulumi.get_project(), pulumi.get_stack()
         return {

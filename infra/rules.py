@@ -699,7 +699,7 @@ def _rds_backups(resources: Sequence[ResourceLike], _: Context) -> Violations:
 @rule(
     "PROT-STATEFUL", "high", "Stateful resources are protected and retained in protecting stages",
     "pulumi destroy, or a rename that replaces a resource, must stop before it deletes data.",
-    "Let the stage's removal policy apply (components/removal.py); do not set protect=False or "
+    "Let the stage's removal policy apply (components/core/removal.py); do not set protect=False or "
     f"retain_on_delete=False on data stores. Content a deploy rebuilds may say so with the tag "
     f"{DERIVED_DATA_TAG}=<reason> (see DERIVED_DATA_COMPONENTS).",
     protecting_only=True,
@@ -896,11 +896,11 @@ def _vpc_function_order(resources: Sequence[ResourceLike], _: Context) -> Violat
     "(or the same CIDR in a VPC) the create fails with 'already exists', so a change such as a "
     "security group's description, a subnet's zone or a table's key cannot be deployed.",
     "Let AWS complete the name (namePrefix), or set deleteBeforeReplace (components do both "
-    "through components/replacement.py); resources the stage keeps (protect, retainOnDelete) "
+    "through components/core/replacement.py); resources the stage keeps (protect, retainOnDelete) "
     "are exempt.",
 )
 def _replaceable_names(resources: Sequence[ResourceLike], _: Context) -> Violations:
-    from components.replacement import camel, identity_of, pinned
+    from components.core.replacement import camel, identity_of, pinned
 
     for resource in resources:
         identity = identity_of(resource.type)

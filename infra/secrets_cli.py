@@ -9,7 +9,7 @@
     infra secret set DvlaApiKey --fallback               shared by every stage without its own value
 
 Each secret is an SSM SecureString at ``/{app}/{stage}/{Name}`` (fallback:
-``/{app}/.fallback/{Name}``; see components/secret.py), where the program reads it.
+``/{app}/.fallback/{Name}``; see components/aws/secret.py), where the program reads it.
 The app is the ``name`` in Pulumi.yaml. boto3 finds credentials the standard way
 (environment, profile, SSO, instance role) and honours ``AWS_ENDPOINT_URL``. The
 region is ``--region``, else the stage's region from ``Pulumi.<stage>.yaml`` (where
@@ -29,7 +29,7 @@ from typing import Any
 
 from pulumi import RunError
 
-from components.secret import FALLBACK, check_name, fallback_path, secret_path, set_command, stage_prefix
+from components.aws.secret import FALLBACK, check_name, fallback_path, secret_path, set_command, stage_prefix
 from infra.cli import resolve_program, subcommand
 from infra.harness import project_name, read_stage_file
 

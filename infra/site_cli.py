@@ -1,7 +1,7 @@
 """``infra build-site``: build Next.js apps with OpenNext the way a deploy would.
 
 Reuses a build while the app's sources, lockfile and build settings are unchanged (see
-``components.opennext``). CI runs it before the tests so plans use a real build.
+``components.aws.opennext``). CI runs it before the tests so plans use a real build.
 
     infra build-site --stage dev          # every site of the program, with its settings
     infra build-site app/web              # one folder, default settings
@@ -35,8 +35,8 @@ def _configure(parser: argparse.ArgumentParser) -> None:
 
 
 def _settings(args: argparse.Namespace):  # -> BuildSettings
-    from components.base import ComponentError
-    from components.opennext import BuildSettings
+    from components.aws.opennext import BuildSettings
+    from components.core.base import ComponentError
 
     environment: dict[str, str] = {}
     for item in args.env:
@@ -51,8 +51,8 @@ def _settings(args: argparse.Namespace):  # -> BuildSettings
 
 
 def _run(args: argparse.Namespace) -> int:
-    from components.base import ComponentError
-    from components.opennext import prepare_build
+    from components.aws.opennext import prepare_build
+    from components.core.base import ComponentError
 
     if (args.path is None) == (args.stage is None):
         raise ComponentError("give either an app folder (infra build-site app/web) or --stage STAGE")

@@ -50,7 +50,7 @@ DOMAIN_NAME = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+
 # letters, digits, spaces and + - = . _ : / @; the aws: prefix is AWS's own.
 TAG_KEY = re.compile(r"^[\w .:/=+\-@]{1,128}$")
 TAG_VALUE = re.compile(r"^[\w .:/=+\-@]{0,256}$")
-# Tags harbor sets itself on every resource (see components.context.stage_tags).
+# Tags harbor sets itself on every resource (see components.core.context.stage_tags).
 RESERVED_TAGS = frozenset({"app", "stage", "managed-by"})
 MAX_CUSTOM_TAGS = 40  # AWS allows 50 per resource; leave room for the components' own
 
@@ -182,7 +182,7 @@ class SharedVpc(_Settings):
 
 
 class AlarmSettings(_Settings):
-    """Where the stage's alarms go, and whether it has any (see components.alarms).
+    """Where the stage's alarms go, and whether it has any (see components.aws.alarms).
 
     Example (production pages the on-call list through an existing topic)::
 

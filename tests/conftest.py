@@ -115,7 +115,7 @@ def replacement_outcome(before: Any, after: Any) -> str:
     ``delete-first``, ``coexist`` (the two generations have different names) or ``collides``.
     The change must force a replacement, or the test proves nothing.
     """
-    from components.replacement import camel, identity_of
+    from components.core.replacement import camel, identity_of
 
     identity = identity_of(after.type)
     assert identity is not None, f"{after.type} has no fixed identity"

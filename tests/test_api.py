@@ -9,8 +9,8 @@ import pulumi
 import pytest
 
 from components import ComponentError
-from components.api import ApiGatewayV2, parse_route_key, route_source_arn
-from components.function import Function
+from components.aws.api import ApiGatewayV2, parse_route_key, route_source_arn
+from components.aws.function import Function
 
 API = "aws:apigatewayv2/api:Api"
 STAGE = "aws:apigatewayv2/stage:Stage"
@@ -294,7 +294,7 @@ def test_the_application_serves_its_item_routes_on_the_stage_api_domain(plan_sta
 
 
 def test_the_api_is_linkable_by_its_url_and_grants_nothing(build):
-    from components.linking import link_data, link_statements
+    from components.core.linking import link_data, link_statements
 
     def body() -> None:
         api = ApiGatewayV2("Api")
@@ -310,7 +310,7 @@ def test_the_api_is_linkable_by_its_url_and_grants_nothing(build):
 
 
 def test_a_linked_api_with_a_domain_gives_its_custom_url(build):
-    from components.linking import link_data
+    from components.core.linking import link_data
 
     def body() -> None:
         pulumi.export("link", link_data([ApiGatewayV2("Api", domain="api.getreggie.io")]))

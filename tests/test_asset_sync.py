@@ -12,7 +12,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from components.asset_sync import (
+from components.aws.asset_sync import (
     IMMUTABLE,
     REVALIDATE,
     AssetSyncProvider,
@@ -338,16 +338,19 @@ def test_providers_are_stored_by_their_module_path(provider_class: type) -> None
     from pulumi.dynamic.dynamic import serialize_provider
 
     stored = base64.b64decode(serialize_provider(provider_class()))
-    assert b"components.asset_sync" in stored and provider_class.__name__.encode() in stored
+    assert b"components.aws.asset_sync" in stored and provider_class.__name__.encode() in stored
     assert b"def _run" not in stored and len(stored) < 1000  # a reference, not a copy of the code
     assert type(dill.loads(stored)) is provider_class
+    # Stacks deployed before the components moved under components/aws/ name the old module.
+    old_reference = f"ccomponents.asset_sync\n{provider_class.__name__}\n.".encode()  # pickle's GLOBAL opcode
+    assert dill.loads(old_reference) is provider_class
 
 
 def test_the_stage_provider_and_the_asset_sync_share_profile_and_role(build: Any, tmp_path: Path,
                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     from opennext_fixture import write_app
 
-    from components.nextjs import Nextjs
+    from components.aws.nextjs import Nextjs
 
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("HARBOR_CACHE_DIR", str(tmp_path / ".build"))

@@ -9,7 +9,13 @@ from pathlib import Path
 import pytest
 
 from bootstrap.settings import BootstrapConfigError, load_settings
-from components.github_oidc import ATTACHABLE_AWS_POLICIES, BOUNDED_ROLE_ACTIONS, GITHUB_ISSUER, POWER_USER, GithubOidc
+from components.aws.github_oidc import (
+    ATTACHABLE_AWS_POLICIES,
+    BOUNDED_ROLE_ACTIONS,
+    GITHUB_ISSUER,
+    POWER_USER,
+    GithubOidc,
+)
 from infra.cli import main
 from infra.harness import Plan, read_stage_file, run_program
 
@@ -355,7 +361,7 @@ def test_deploy_roles_cannot_make_an_administrator(effective):
 
 
 def test_attachable_aws_policies_are_exactly_those_the_components_attach():
-    from components import function, vpc
+    from components.aws import function, vpc
 
     used = {function.BASIC_EXECUTION_POLICY.split(":policy/")[1], function.VPC_EXECUTION_POLICY.split(":policy/")[1],
             vpc.SSM_POLICY}
@@ -549,7 +555,7 @@ def test_infra_plan_reports_a_refused_repository_as_one_clear_error(tmp_path, ca
 
 
 def test_wildcard_in_the_component_arguments_is_refused_too(build):
-    from components.base import ComponentError
+    from components.core.base import ComponentError
 
     with pytest.raises(ComponentError, match="wildcard"):
         build(lambda: GithubOidc("Github", owner="getreggie", repository="*"))

@@ -8,7 +8,7 @@ import pulumi
 import pytest
 
 from components import Bucket, ComponentError, Queue, SnsTopic
-from components.linking import link_statements
+from components.core.linking import link_statements
 
 
 def children(plan, kind: str):

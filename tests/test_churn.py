@@ -157,7 +157,7 @@ def test_a_timestamp_in_an_input_is_reported_as_churn():
 def test_a_lambda_archive_that_differs_between_checkouts_is_reported(tmp_path, monkeypatch):
     """Two checkouts whose handler differs by a generated build stamp give different archives."""
     from components import Function, start_app
-    from components.packaging import forget_process_cache
+    from components.aws.packaging import forget_process_cache
 
     plans = []
     for index, folder in enumerate(("one", "two/deeper")):

@@ -8,7 +8,7 @@ import pulumi
 import pytest
 
 from components import ApiGatewayV2, CognitoUserPool, ComponentError, Function
-from components.linking import link_data, link_statements
+from components.core.linking import link_data, link_statements
 
 POOL = "aws:cognito/userPool:UserPool"
 CLIENT = "aws:cognito/userPoolClient:UserPoolClient"

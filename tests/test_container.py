@@ -14,7 +14,7 @@ import pytest
 from conftest import APP, stage_config
 
 from components import ComponentError, Dynamo, Function
-from components.container import LINK_FILE_IN_IMAGE, generated_dockerfile
+from components.aws.container import LINK_FILE_IN_IMAGE, generated_dockerfile
 from infra.harness import Plan, run_mocked
 
 FUNCTION = "aws:lambda/function:Function"

@@ -9,7 +9,7 @@ import pytest
 from conftest import APP, stage_config
 
 from components import ComponentError, Cron, Function
-from components.cron import validate_schedule
+from components.aws.cron import validate_schedule
 from infra.harness import Plan, run_mocked
 
 SCHEDULE = "aws:scheduler/schedule:Schedule"

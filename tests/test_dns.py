@@ -7,14 +7,14 @@ from typing import ClassVar
 import pytest
 from conftest import APP, stage_config
 
-from components.base import Component, ComponentError
-from components.dns import (
+from components.aws.dns import (
     DNS_ROLES,
     CloudflareDns,
     Route53Dns,
     dns_for_stage,
     validated_certificate,
 )
+from components.core.base import Component, ComponentError
 from infra.harness import run_mocked
 from infra.mocks import MockContext, short_id
 from stages import StageConfig

@@ -8,8 +8,8 @@ import pulumi
 import pytest
 
 from components import ComponentError, Dynamo
-from components.dynamo import ITEM_ACTIONS, STREAM_ACTIONS
-from components.linking import link_statements
+from components.aws.dynamo import ITEM_ACTIONS, STREAM_ACTIONS
+from components.core.linking import link_statements
 from tests.conftest import replacement_outcome
 
 

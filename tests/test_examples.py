@@ -197,7 +197,7 @@ def test_seed_001_handlers_request_and_list_personas_through_the_topic_and_queue
     import boto3
     from moto import mock_aws
 
-    from components.linking import encode_links
+    from components.core.linking import encode_links
 
     result = plan("001-persona", "dev")
     persona = table(result, "Persona")

@@ -15,8 +15,8 @@ import pytest
 from conftest import APP, stage_config
 
 from components import ComponentError, Dynamo, Permission
-from components.base import Component
-from components.function import Function, resolve_function
+from components.aws.function import Function, resolve_function
+from components.core.base import Component
 from infra.harness import SECRET, run_mocked
 
 FUNCTION = "aws:lambda/function:Function"

@@ -1,7 +1,7 @@
 """The sample app's handlers end to end on moto: link data from our own encoder, read by sst-sdk.
 
 The table is created in moto from the inputs the Dynamo component plans, the link
-file is written by components.linking.encode_links with the Secret's value from the
+file is written by components.core.linking.encode_links with the Secret's value from the
 mocked SSM, and the handlers are imported fresh after the environment is set, since
 sst-sdk reads its links at import time.
 """
@@ -29,7 +29,7 @@ from botocore.exceptions import ClientError
 from moto import mock_aws
 
 from components import Dynamo, Secret, start_app
-from components.linking import encode_links, link_data
+from components.core.linking import encode_links, link_data
 from infra.harness import run_mocked
 from infra.mocks import MockContext
 

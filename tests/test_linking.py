@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from components.linking import LinkError, check_links, derive_key, encode_links
+from components.core.linking import LinkError, check_links, derive_key, encode_links
 
 LINKS = {
     "Table": {"name": "harbor-dev-Table", "type": "sst.aws.Dynamo"},

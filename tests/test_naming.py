@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from components.naming import NAME_RULES, physical_name
+from components.core.naming import NAME_RULES, physical_name
 
 names = st.text(min_size=1, max_size=300)
 stages = st.from_regex(r"[a-z][a-z0-9-]{0,23}", fullmatch=True)
@@ -61,7 +61,7 @@ def test_a_kept_suffix_survives_truncation():
 
 
 # -- Checked against AWS's own limits, written out here from AWS's documentation --------------
-# Independent of components/naming.py on purpose: a wrong number there must fail here.
+# Independent of components/core/naming.py on purpose: a wrong number there must fail here.
 # kind: (longest name AWS accepts, the whole name AWS accepts as a regex, source)
 _RDS_ID = r"[a-zA-Z](?:-?[a-zA-Z0-9]+)*"  # letter first, no trailing or doubled hyphen
 AWS_NAME_LIMITS: dict[str, tuple[int, str, str]] = {

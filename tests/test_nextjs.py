@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 from opennext_fixture import REAL_OUTPUT, output, write_app
 
-from components.base import ComponentError
-from components.dynamo import Dynamo
-from components.nextjs import CACHE_KEY_HEADER, CACHING_OPTIMIZED, Nextjs, viewer_request_code
-from components.opennext import BuildSettings, build_id_for, source_hash
+from components.aws.dynamo import Dynamo
+from components.aws.nextjs import CACHE_KEY_HEADER, CACHING_OPTIMIZED, Nextjs, viewer_request_code
+from components.aws.opennext import BuildSettings, build_id_for, source_hash
+from components.core.base import ComponentError
 from infra.harness import Plan, PlannedResource
 
 Build = Callable[..., Plan]
@@ -253,7 +253,7 @@ def test_prod_certificate_is_in_us_east_1_and_the_apex_gets_alias_records(build:
 
 
 def test_dev_serves_the_site_at_the_dev_subdomain(build: Build, site: Path) -> None:
-    from components.context import current_app
+    from components.core.context import current_app
 
     def body() -> None:
         Nextjs("Web", path="app/web", build="never", domain=current_app().stage.domain_for())
@@ -293,7 +293,7 @@ def test_links_and_environment_reach_the_server_the_way_sst_resource_reads_them(
 
 def registrations(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """Names of the components that got as far as registering themselves."""
-    from components.base import Component
+    from components.core.base import Component
 
     started: list[str] = []
     original = Component.__init__
@@ -347,7 +347,7 @@ def test_failed_build_stops_the_program_with_the_build_log(
 ) -> None:
     import subprocess
 
-    from components import opennext
+    from components.aws import opennext
 
     (site / "node_modules").mkdir()
     monkeypatch.setattr(opennext.shutil, "which", lambda _: "/usr/bin/npx")
@@ -464,7 +464,7 @@ def test_edge_signer_hashes_the_body_the_way_the_function_url_checks_it(tmp_path
     import shutil
     import subprocess
 
-    from components.nextjs import EDGE_SIGNER_CODE
+    from components.aws.nextjs import EDGE_SIGNER_CODE
 
     if shutil.which("node") is None:
         pytest.skip("needs Node.js")
@@ -583,7 +583,7 @@ def test_redirect_hosts_answer_308_to_the_main_name_with_path_and_query(tmp_path
     import shutil
     import subprocess
 
-    from components.nextjs import DomainOptions
+    from components.aws.nextjs import DomainOptions
 
     if shutil.which("node") is None:
         pytest.skip("needs Node.js")

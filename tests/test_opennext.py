@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from opennext_fixture import REAL_OUTPUT, output, write_app, write_build, write_sources
 
-from components.opennext import (
+from components.aws.opennext import (
     BUILD_ID_VARIABLE,
     BUILD_SECRET_VARIABLE,
     HASH_FILE,
@@ -332,8 +332,8 @@ def _tree(root: Path) -> dict[str, str]:
 )
 def test_two_clean_builds_of_unchanged_sources_give_identical_archives_and_assets(tmp_path: Path) -> None:
     """Each build starts from a fresh copy (own node_modules, no .next), as CI does."""
-    from components.asset_sync import SyncSource, scan
-    from components.packaging import PackageSpec, collect, zip_bytes
+    from components.aws.asset_sync import SyncSource, scan
+    from components.aws.packaging import PackageSpec, collect, zip_bytes
 
     settings = BuildSettings(environment={"NEXT_PUBLIC_HARBOR_SITE": "harbor two builds"})
     results = []

@@ -15,8 +15,8 @@ import pytest
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from components import packaging
-from components.packaging import (
+from components.aws import packaging
+from components.aws.packaging import (
     FIXED_DATE_TIME,
     PackageSpec,
     PackagingError,

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from components.removal import STATEFUL_TYPES
+from components.core.removal import STATEFUL_TYPES
 from infra.cli import main
 from infra.harness import SECRET
 

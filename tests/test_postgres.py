@@ -10,8 +10,8 @@ import pulumi
 import pytest
 
 from components import ComponentError, Postgres, Vpc
-from components.linking import link_data, link_statements
-from components.postgres import DATA_API_ACTIONS, url_with_password
+from components.aws.postgres import DATA_API_ACTIONS, url_with_password
+from components.core.linking import link_data, link_statements
 from infra.harness import Plan, run_program
 from infra.mocks import short_id
 from tests.conftest import ROOT, replacement_outcome
@@ -321,7 +321,7 @@ def test_server_logs_go_to_a_log_group_with_the_stages_retention(build):
 
 
 def test_each_generation_of_a_cluster_gets_its_own_final_snapshot_name():
-    from components.generation import GenerationIdProvider
+    from components.core.generation import GenerationIdProvider
 
     provider = GenerationIdProvider()
     keepers = {"cluster": "harbor-prod-database"}

@@ -10,9 +10,9 @@ import pulumi_aws as aws
 import pytest
 
 from components import ComponentError
-from components.function import Function
-from components.linking import link_statements
-from components.queue import Queue
+from components.aws.function import Function
+from components.aws.queue import Queue
+from components.core.linking import link_statements
 
 QUEUE = "aws:sqs/queue:Queue"
 ESM = "aws:lambda/eventSourceMapping:EventSourceMapping"

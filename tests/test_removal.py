@@ -9,7 +9,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components import Bucket, Dynamo, current_app
-from components.removal import STATEFUL_TYPES
+from components.core.removal import STATEFUL_TYPES
 from infra.harness import read_stage_file
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -13,7 +13,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from components.packaging import PackageSpec, build_archive
+from components.aws.packaging import PackageSpec, build_archive
 from harbor_runtime import DatabaseLinkError, database_url
 from harbor_runtime.database import CACHE_SECONDS, clear_cache
 

@@ -10,8 +10,8 @@ import pulumi_aws as aws
 import pytest
 
 from components import ComponentError, Secret, SecretsMissingError, declare_secrets
-from components.linking import link_data, link_statements
-from components.secret import fallback_path, secret_path
+from components.aws.secret import fallback_path, secret_path
+from components.core.linking import link_data, link_statements
 from infra.cli import main as infra_main
 from infra.harness import ROOT, run_program
 from infra.mocks import AwsMocks, MockContext

@@ -8,9 +8,9 @@ import pulumi
 import pytest
 
 from components import ComponentError
-from components.linking import link_statements
-from components.queue import Queue
-from components.topic import SnsTopic
+from components.aws.queue import Queue
+from components.aws.topic import SnsTopic
+from components.core.linking import link_statements
 
 TOPIC = "aws:sns/topic:Topic"
 SUBSCRIPTION = "aws:sns/topicSubscription:TopicSubscription"

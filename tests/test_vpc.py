@@ -10,8 +10,8 @@ import pulumi
 import pytest
 
 from components import ComponentError, Vpc, start_app
-from components.linking import link_data, link_statements
-from components.vpc import FCK_NAT_OWNER
+from components.aws.vpc import FCK_NAT_OWNER
+from components.core.linking import link_data, link_statements
 from infra.harness import Plan, run_mocked
 from infra.mocks import AwsMocks, short_id
 from tests.conftest import APP, replacement_outcome, stage_config

@@ -344,7 +344,7 @@ def test_a_stack_whose_state_lacks_its_secrets_provider_gets_it_before_pulumi_ru
 
 
 def test_a_preview_stage_missing_secrets_fails_and_names_the_fallback_commands(tmp_path):
-    from components.secret import SecretsMissingError
+    from components.aws.secret import SecretsMissingError
 
     message = str(SecretsMissingError("harbor", "pr-5", ["SecretKey", "StripeSecretKey"]))
     script = step_script("pull-request.yml", "preview-stage", "pulumi up")

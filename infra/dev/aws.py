@@ -21,7 +21,7 @@ from typing import Any
 
 import boto3
 
-from components.secret import secret_path
+from components.aws.secret import secret_path
 from infra.dev.model import DevApp
 from infra.mocks import ACCOUNT_ID
 

@@ -29,8 +29,8 @@ from typing import Any
 import pulumi
 from pulumi.runtime import rpc
 
-from components.linking import KEY_FILE_NAME, SST_NONCE
-from components.secret import SecretsMissingError, secret_path
+from components.aws.secret import SecretsMissingError, secret_path
+from components.core.linking import KEY_FILE_NAME, SST_NONCE
 from infra.dev.store import LocalStore
 from infra.harness import Plan, PlannedResource, project_name, read_stage_file, run_program
 from infra.mocks import AwsMocks, MockContext

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
-from components.linking import encode_links
+from components.core.linking import encode_links
 from infra.dev.aws import EmbeddedAws, database_secret_arn, provision, restore_data, save_data
 from infra.dev.functions import FunctionHost, LogStream, find_source, unpack
 from infra.dev.model import DevError, FunctionSpec, evaluate

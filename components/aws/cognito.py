@@ -49,12 +49,12 @@ import pulumi
 import pulumi_aws as aws
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from components.base import COMPONENT_NAME, Component, ComponentArgs
-from components.linking import Permission
-from components.naming import stable_hash
+from components.core.base import COMPONENT_NAME, Component, ComponentArgs
+from components.core.linking import Permission
+from components.core.naming import stable_hash
 
 if TYPE_CHECKING:
-    from components.function import Function
+    from components.aws.function import Function
 
 SignIn = Literal["email", "phone", "email-or-phone", "username"]
 Verify = Literal["email", "phone"]
@@ -504,7 +504,7 @@ class CognitoUserPool(Component):
 
     # -- building blocks ---------------------------------------------------------------------
     def _trigger_functions(self) -> dict[str, Function]:
-        from components.function import resolve_function
+        from components.aws.function import resolve_function
 
         functions: dict[str, Function] = {}
         for trigger, spec in self.args.triggers.items():

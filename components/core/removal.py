@@ -128,7 +128,7 @@ def boundary_arn(boundary: str) -> pulumi.Input[str]:
         return boundary
     import pulumi_aws as aws
 
-    from components.context import current_app
+    from components.core.context import current_app
 
     app = current_app()
     cached = _boundary_arn.get("value")
@@ -158,7 +158,7 @@ def destroy_guard() -> Any:
     """
     import pulumi_aws as aws
 
-    from components.context import current_app
+    from components.core.context import current_app
 
     app = current_app()
     if not app.stage.protect:

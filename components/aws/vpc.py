@@ -30,8 +30,8 @@ import pulumi
 import pulumi_aws as aws
 from pydantic import Field, field_validator
 
-from components.base import Component, ComponentArgs
-from components.linking import Permission
+from components.core.base import Component, ComponentArgs
+from components.core.linking import Permission
 from stages.model import SharedVpc
 
 NatType = Literal["none", "ec2", "managed"]

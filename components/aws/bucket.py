@@ -44,15 +44,15 @@ import pulumi
 import pulumi_aws as aws
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from components.base import Component, ComponentArgs
-from components.linking import Permission
-from components.naming import stable_hash
-from components.policies import deny_insecure_transport, policy_json
-from components.queue import Queue, Settling
+from components.aws.queue import Queue, Settling
+from components.core.base import Component, ComponentArgs
+from components.core.linking import Permission
+from components.core.naming import stable_hash
+from components.core.policies import deny_insecure_transport, policy_json
 
 if TYPE_CHECKING:
-    from components.function import Function
-    from components.topic import SnsTopic
+    from components.aws.function import Function
+    from components.aws.topic import SnsTopic
 
 # The event types S3 notifies about (https://docs.aws.amazon.com/AmazonS3/latest/userguide/notification-how-to-event-types-and-destinations.html).
 S3_EVENTS = frozenset(
@@ -348,8 +348,8 @@ class Bucket(Component):
         ``target`` is a Function, a handler string or a dict of Function arguments (with
         ``function_args`` such as ``link=[...]``), a :class:`Queue` or an :class:`SnsTopic`.
         """
-        from components.function import Function, resolve_function
-        from components.topic import SnsTopic
+        from components.aws.function import Function, resolve_function
+        from components.aws.topic import SnsTopic
 
         subscription = self._check_subscription(name, events, filter_prefix, filter_suffix)
         if function_args and not isinstance(target, str | Mapping):

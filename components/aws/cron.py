@@ -41,9 +41,9 @@ import pulumi
 import pulumi_aws as aws
 from pydantic import Field, field_validator
 
-from components.base import Component, ComponentArgs
-from components.function import Function, resolve_function
-from components.policies import deny_insecure_transport, policy_json
+from components.aws.function import Function, resolve_function
+from components.core.base import Component, ComponentArgs
+from components.core.policies import deny_insecure_transport, policy_json
 from stages.model import STAGE_NAME
 
 DLQ_RETENTION = 14 * 24 * 3600  # the most SQS keeps a message

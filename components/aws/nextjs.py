@@ -14,7 +14,7 @@ Example (seed 000's site and seed 002's admin)::
     )
     Nextjs("Admin", path="app/admin", domain=app.stage.domain_for("admin"))
 
-What it builds, from ``.open-next/open-next.output.json`` (see ``components.opennext``):
+What it builds, from ``.open-next/open-next.output.json`` (see ``components.aws.opennext``):
 
 * the build itself, with every plain-string ``environment`` value (``NEXT_PUBLIC_*``
   reach the browser bundle this way) and ``build_command``/``opennext_version`` in its
@@ -23,7 +23,7 @@ What it builds, from ``.open-next/open-next.output.json`` (see ``components.open
   A ``NEXT_PUBLIC_*`` value only known after a deploy (an Output) stops the plan.
 * a private assets bucket (all public access blocked, encrypted, TLS only) that only
   this distribution can read, through an S3 origin access control; the build's files
-  synced by one :class:`~components.asset_sync.AssetSync` resource (changed or missing
+  synced by one :class:`~components.aws.asset_sync.AssetSync` resource (changed or missing
   files only, hashed ``_next/static`` immutable for a year, stale files deleted one
   deploy late);
 * the server function (``server``: memory, timeout, architecture, layers; Node.js 22,
@@ -72,16 +72,12 @@ import pulumi
 import pulumi_aws as aws
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from components.asset_sync import AssetSync, AwsAccess, Invalidation, SyncSource
-from components.base import Component, ComponentArgs, ComponentError, validation_message
-from components.bucket import tls_only_policy
-from components.context import App, current_app
-from components.dns import DNS_ROLES, dns_for_stage, validated_certificate
-from components.dynamo import Dynamo
-from components.function import Function
-from components.linking import Permission
-from components.naming import stable_hash
-from components.opennext import (
+from components.aws.asset_sync import AssetSync, AwsAccess, Invalidation, SyncSource
+from components.aws.bucket import tls_only_policy
+from components.aws.dns import DNS_ROLES, dns_for_stage, validated_certificate
+from components.aws.dynamo import Dynamo
+from components.aws.function import Function
+from components.aws.opennext import (
     OPENNEXT_VERSION,
     BuildMode,
     BuildSettings,
@@ -89,7 +85,11 @@ from components.opennext import (
     OpenNextError,
     prepare_build,
 )
-from components.queue import Queue
+from components.aws.queue import Queue
+from components.core.base import Component, ComponentArgs, ComponentError, validation_message
+from components.core.context import App, current_app
+from components.core.linking import Permission
+from components.core.naming import stable_hash
 
 CLOUDFRONT_REGION = "us-east-1"  # CloudFront takes certificates, edge functions and WAF from here
 SERVER_RUNTIME = "nodejs22.x"

@@ -19,9 +19,9 @@ VPC) and exactly the linked resources' grants. Links travel in an encrypted
 environment, so links never press against Lambda's 4 KB environment limit.
 Linking a function to another grants ``lambda:InvokeFunction`` on it only.
 
-``image=True`` deploys the folder as a container image instead (components.container), and
+``image=True`` deploys the folder as a container image instead (components.aws.container), and
 ``run_on_deploy=`` invokes the function once after each deploy that changes it
-(components.run_on_deploy)::
+(components.aws.run_on_deploy)::
 
     Function("Migrator", handler="services/migrator/migrate.handler", image=True,
              run_on_deploy={"after": [database]})
@@ -41,12 +41,12 @@ import pulumi
 import pulumi_aws as aws
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from components.base import COMPONENT_NAME, Component, ComponentArgs, ComponentError
-from components.container import FunctionCode, ImageConfig, dockerfile_for, image_config, image_function_code
-from components.linking import KEY_FILE_NAME, LinkBundle, Permission, check_links, encode_links, link_data
-from components.naming import stable_hash
-from components.packaging import PackageSpec, PackagingError, build_archive, module_file
-from components.run_on_deploy import RunOnDeploy, run_on_deploy
+from components.aws.container import FunctionCode, ImageConfig, dockerfile_for, image_config, image_function_code
+from components.aws.packaging import PackageSpec, PackagingError, build_archive, module_file
+from components.aws.run_on_deploy import RunOnDeploy, run_on_deploy
+from components.core.base import COMPONENT_NAME, Component, ComponentArgs, ComponentError
+from components.core.linking import KEY_FILE_NAME, LinkBundle, Permission, check_links, encode_links, link_data
+from components.core.naming import stable_hash
 
 Runtime = Literal["python3.12", "python3.13", "python3.11", "nodejs22.x", "nodejs20.x"]
 Architecture = Literal["arm64", "x86_64"]
@@ -112,11 +112,11 @@ class FunctionArgs(ComponentArgs):
     description: str | None = Field(None, max_length=256)
     image: bool | ImageConfig = Field(
         False, description="deploy as a container image (True, or {'dockerfile', 'keep', 'build_args'}); "
-        "see components.container"
+        "see components.aws.container"
     )
     run_on_deploy: bool | RunOnDeploy = Field(
         False, description="invoke once after each deploy that changes the function (True, or "
-        "{'after': [database], 'input': {...}}); see components.run_on_deploy"
+        "{'after': [database], 'input': {...}}); see components.aws.run_on_deploy"
     )
 
     @field_validator("environment")

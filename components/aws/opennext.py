@@ -70,7 +70,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from components.base import ComponentError
+from components.core.base import ComponentError
 
 OPENNEXT_VERSION = "4.1.12"
 OUTPUT_DIR = ".open-next"

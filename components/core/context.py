@@ -20,8 +20,8 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from components.removal import removal_transformation, retains
-from components.replacement import replacement_transformation
+from components.core.removal import removal_transformation, retains
+from components.core.replacement import replacement_transformation
 from stages import StageConfig, load_current_stage
 
 
@@ -187,7 +187,7 @@ def _aws_provider(
 ) -> aws.Provider:
     suffix = "" if region == stage.region else f"-{region}"
     role = stage.aws_assume_role
-    # Deploy-time boto3 code (components.asset_sync.AwsAccess) reads the same settings.
+    # Deploy-time boto3 code (components.aws.asset_sync.AwsAccess) reads the same settings.
     return aws.Provider(
         f"aws{suffix}",
         region=gate.apply(lambda _open: region),
@@ -212,7 +212,7 @@ def start_app(stage: StageConfig | None = None) -> App:
     _lookups.clear()
     stage = stage or load_current_stage()
     pulumi.runtime.register_stack_transformation(removal_transformation(stage))
-    # Every resource with a fixed name gets a way to be replaced (components/replacement.py).
+    # Every resource with a fixed name gets a way to be replaced (components/core/replacement.py).
     pulumi.runtime.register_stack_transformation(
         replacement_transformation(lambda resource_type: retains(stage, resource_type))
     )

@@ -38,7 +38,7 @@ import pulumi_aws as aws
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 if TYPE_CHECKING:
-    from components.function import Function
+    from components.aws.function import Function
 
 
 class RunOnDeploy(BaseModel):

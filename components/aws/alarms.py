@@ -40,12 +40,12 @@ import pulumi
 import pulumi_aws as aws
 from pydantic import Field, field_validator, model_validator
 
-from components.base import Component, ComponentArgs
-from components.cron import Cron
-from components.function import Function
-from components.policies import policy_json
-from components.queue import Queue
-from components.topic import SnsTopic
+from components.aws.cron import Cron
+from components.aws.function import Function
+from components.aws.queue import Queue
+from components.aws.topic import SnsTopic
+from components.core.base import Component, ComponentArgs
+from components.core.policies import policy_json
 
 TOPIC_ARN = re.compile(r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}$")
 

@@ -37,12 +37,12 @@ import pulumi
 import pulumi_aws as aws
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from components.base import Component, ComponentArgs
-from components.linking import Permission
-from components.queue import Settling
+from components.aws.queue import Settling
+from components.core.base import Component, ComponentArgs
+from components.core.linking import Permission
 
 if TYPE_CHECKING:
-    from components.function import Function
+    from components.aws.function import Function
 
 FieldType = Literal["string", "number", "binary"]
 Projection = Literal["all", "keys-only"] | list[str]
@@ -272,7 +272,7 @@ class Dynamo(Component):
         delivered), e.g. ``[{"eventName": ["INSERT"]}]``. ``retries`` is how often a failing
         record is retried before it is parked in the ``failures`` queue.
         """
-        from components.function import Function, resolve_function
+        from components.aws.function import Function, resolve_function
 
         if not COMPONENT_KEY.match(name):
             raise self.fail(f"subscriber name {name!r} must be letters and digits, starting with a letter")

@@ -35,10 +35,10 @@ import pulumi
 import pulumi_aws as aws
 from pydantic import Field, field_validator, model_validator
 
-from components.base import Component, ComponentArgs
-from components.generation import GenerationId
-from components.linking import Permission
-from components.vpc import Vpc
+from components.aws.vpc import Vpc
+from components.core.base import Component, ComponentArgs
+from components.core.generation import GenerationId
+from components.core.linking import Permission
 from stages.model import DatabaseSizing
 
 PORT = 5432

@@ -40,11 +40,11 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 import pulumi
 import pulumi_aws as aws
 
-from components.base import ComponentError
-from components.context import current_app
+from components.core.base import ComponentError
+from components.core.context import current_app
 
 if TYPE_CHECKING:
-    from components.base import Component
+    from components.core.base import Component
     from stages import StageConfig
 
 T = TypeVar("T")

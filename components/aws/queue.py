@@ -33,12 +33,12 @@ import pulumi
 import pulumi_aws as aws
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from components.base import Component, ComponentArgs
-from components.linking import Permission
-from components.policies import allow_service, deny_insecure_transport, policy_json
+from components.core.base import Component, ComponentArgs
+from components.core.linking import Permission
+from components.core.policies import allow_service, deny_insecure_transport, policy_json
 
 if TYPE_CHECKING:
-    from components.function import Function
+    from components.aws.function import Function
 
 T = TypeVar("T")
 
@@ -137,7 +137,7 @@ class Settling(Generic[T]):
 
 def queue_for_arn(arn: object) -> Queue | None:
     """The Queue whose ``arn`` output this is, if any was created in this program."""
-    from components.context import current_app
+    from components.core.context import current_app
 
     found = current_app().shared.get(("queue-by-arn", id(arn)))
     return found if isinstance(found, Queue) and found.arn is arn else None
@@ -313,7 +313,7 @@ class Queue(Component):
         arguments; ``function_args`` (``link=[...]``, ``timeout=...``) go with a handler
         string. ``batching_window`` (seconds) lets a standard queue gather fuller batches.
         """
-        from components.function import Function, resolve_function
+        from components.aws.function import Function, resolve_function
 
         if self.subscriber is not None:
             raise self.fail(
@@ -420,7 +420,7 @@ class Queue(Component):
 
 def _planned_timeout(spec: Any) -> int | None:
     """The timeout (seconds) the subscriber will have, when known before it is created."""
-    from components.function import Function, FunctionArgs
+    from components.aws.function import Function, FunctionArgs
 
     if isinstance(spec, Function):
         return spec.timeout_seconds

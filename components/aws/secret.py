@@ -37,10 +37,10 @@ from typing import Any, ClassVar
 import pulumi
 from pydantic import Field, field_validator
 
-from components.base import COMPONENT_NAME, Component, ComponentArgs, ComponentError
-from components.context import current_app
-from components.linking import Permission
-from components.naming import stable_hash
+from components.core.base import COMPONENT_NAME, Component, ComponentArgs, ComponentError
+from components.core.context import current_app
+from components.core.linking import Permission
+from components.core.naming import stable_hash
 
 SECRET_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,99}$")
 NAME_RULE = "a letter, then letters, digits or underscores (up to 100), e.g. StripeSecretKey or STRIPE_KEY"

@@ -30,10 +30,10 @@ import pulumi
 import pulumi_aws as aws
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from components.base import Component, ComponentArgs, validation_message
-from components.dns import DNS_ROLES, dns_for_stage, validated_certificate
-from components.function import Function, resolve_function
-from components.naming import stable_hash
+from components.aws.dns import DNS_ROLES, dns_for_stage, validated_certificate
+from components.aws.function import Function, resolve_function
+from components.core.base import Component, ComponentArgs, validation_message
+from components.core.naming import stable_hash
 from stages.model import DOMAIN_NAME
 
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "ANY")
@@ -333,7 +333,7 @@ class ApiGatewayV2(Component):
 
     def _cognito_auth(self, key: str, auth: Any) -> Any:
         """A Cognito client, or a (pool, client) pair, as the JWT settings that accept its tokens."""
-        from components.cognito import CognitoUserPool, CognitoUserPoolClient
+        from components.aws.cognito import CognitoUserPool, CognitoUserPoolClient
 
         if isinstance(auth, CognitoUserPoolClient):
             return auth.jwt()

@@ -35,13 +35,13 @@ import pulumi
 import pulumi_aws as aws
 from pydantic import Field, model_validator
 
-from components.base import Component, ComponentArgs
-from components.linking import Permission
-from components.policies import allow_service, deny_insecure_transport, policy_json
-from components.queue import Queue, Settling, queue_for_arn
+from components.aws.queue import Queue, Settling, queue_for_arn
+from components.core.base import Component, ComponentArgs
+from components.core.linking import Permission
+from components.core.policies import allow_service, deny_insecure_transport, policy_json
 
 if TYPE_CHECKING:
-    from components.function import Function
+    from components.aws.function import Function
 
 AWS_MANAGED_KEY = "alias/aws/sns"
 PUBLISH_ACTIONS = ("sns:Publish",)
@@ -193,7 +193,7 @@ class SnsTopic(Component):
 
         ``function_args`` (``link=[...]``, ``timeout=...``) go with a handler string.
         """
-        from components.function import Function, function_key, resolve_function
+        from components.aws.function import Function, function_key, resolve_function
 
         if self.fifo:
             raise self.fail(

@@ -52,11 +52,11 @@ import pulumi
 import pulumi_aws as aws
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from components.linking import KEY_FILE_NAME, LinkBundle
-from components.packaging import RUNTIME_PACKAGE, iter_files, runtime_package_files, uses_runtime_package
+from components.aws.packaging import RUNTIME_PACKAGE, iter_files, runtime_package_files, uses_runtime_package
+from components.core.linking import KEY_FILE_NAME, LinkBundle
 
 if TYPE_CHECKING:
-    from components.function import Function
+    from components.aws.function import Function
 
 LINK_CONTEXT = "harbor-links"
 LINK_FILE_IN_IMAGE = f"/var/task/{KEY_FILE_NAME}"

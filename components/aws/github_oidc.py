@@ -51,7 +51,7 @@ import pulumi
 import pulumi_aws as aws
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from components.base import Component, ComponentArgs
+from components.core.base import Component, ComponentArgs
 
 GITHUB_ISSUER = "token.actions.githubusercontent.com"
 GITHUB_OIDC_URL = f"https://{GITHUB_ISSUER}"

@@ -26,8 +26,8 @@ from typing import Any, ClassVar, TypeVar
 import pulumi
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from components.context import App, current_app, refuse
-from components.naming import explicit_name_problem, physical_name
+from components.core.context import App, current_app, refuse
+from components.core.naming import explicit_name_problem, physical_name
 
 TransformFn = Callable[..., dict[str, Any] | None]
 Transform = dict[str, Any] | TransformFn
@@ -47,7 +47,7 @@ class ComponentError(pulumi.RunError):
     """A component was given arguments it cannot build; shown without a traceback.
 
     Raising one also holds back every registration of the program (see
-    :func:`components.context.registration_gate`), so nothing is half-created.
+    :func:`components.core.context.registration_gate`), so nothing is half-created.
     """
 
     def __init__(self, *args: object) -> None:

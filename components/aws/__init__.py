@@ -1,0 +1,1 @@
+"""The AWS components, one module each, built on :mod:`components.core`."""
