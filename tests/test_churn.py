@@ -54,6 +54,10 @@ def digest(value):
 def comparable(value):
     if harness.rpc.is_rpc_secret(value):
         return {"secret-sha256": digest(comparable(value["value"]))}
+    if isinstance(value, pulumi.AssetArchive):  # inline archives (the edge signer): their members
+        return {"archive-sha256": digest({k: comparable(v) for k, v in sorted(value.assets.items())})}
+    if isinstance(value, pulumi.StringAsset):
+        return {"asset-sha256": hashlib.sha256(value.text.encode()).hexdigest()}
     if isinstance(value, (pulumi.Archive, pulumi.Asset)) and getattr(value, "path", None):
         path = Path(value.path)
         data = path.read_bytes() if path.is_file() else None
