@@ -31,7 +31,7 @@ import pulumi_aws as aws
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from components.aws.dns import DNS_ROLES, dns_for_stage, validated_certificate
-from components.aws.function import Function, resolve_function
+from components.aws.function import Function, allow_invoke, resolve_function
 from components.core.base import Component, ComponentArgs, validation_message
 from components.core.naming import stable_hash
 from stages.model import DOMAIN_NAME
@@ -289,16 +289,9 @@ class ApiGatewayV2(Component):
             },
             key=slug,
         )
-        permission = self.child(
-            "permission",
-            aws.lambda_.Permission,
-            {
-                "action": "lambda:InvokeFunction",
-                "function": function.name,
-                "principal": "apigateway.amazonaws.com",
-                "source_arn": self.api.execution_arn.apply(lambda arn: route_source_arn(arn, key)),
-            },
-            key=slug,
+        permission = allow_invoke(
+            self, function, "apigateway.amazonaws.com",
+            self.api.execution_arn.apply(lambda arn: route_source_arn(arn, key)), key=slug,
         )
         self.routes[key] = ApiRoute(key, function, integration, route, permission)
         return self.routes[key]

@@ -348,7 +348,7 @@ class Bucket(Component):
         ``target`` is a Function, a handler string or a dict of Function arguments (with
         ``function_args`` such as ``link=[...]``), a :class:`Queue` or an :class:`SnsTopic`.
         """
-        from components.aws.function import Function, resolve_function
+        from components.aws.function import Function, allow_invoke, resolve_function
         from components.aws.topic import SnsTopic
 
         subscription = self._check_subscription(name, events, filter_prefix, filter_suffix)
@@ -383,18 +383,9 @@ class Bucket(Component):
                     f"not {type(target).__name__}"
                 )
             target = resolve_function(self, name, spec)
-            grant = self.child(
-                "permission",
-                aws.lambda_.Permission,
-                {
-                    "action": "lambda:InvokeFunction",
-                    "function": target.name,
-                    "principal": "s3.amazonaws.com",
-                    "source_arn": self.arn,
-                    # Bucket ARNs carry no account: this keeps a same-named bucket elsewhere out.
-                    "source_account": self._account_id,
-                },
-                key=name,
+            # Bucket ARNs carry no account: source_account keeps a same-named bucket elsewhere out.
+            grant = allow_invoke(
+                self, target, "s3.amazonaws.com", self.arn, key=name, source_account=self._account_id
             )
             kind, arn = "lambda_functions", target.arn
         self._subscriptions.append(subscription)

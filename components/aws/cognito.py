@@ -460,19 +460,11 @@ class CognitoUserPool(Component):
         self.id: pulumi.Output[str] = self.user_pool.id
         self.arn: pulumi.Output[str] = self.user_pool.arn
         self.issuer: pulumi.Output[str] = self.id.apply(issuer_url)
+        from components.aws.function import allow_invoke
+
         for trigger, function in self.triggers.items():
             # Cognito invokes the trigger as itself, for this pool only.
-            self.child(
-                "permission",
-                aws.lambda_.Permission,
-                {
-                    "action": "lambda:InvokeFunction",
-                    "function": function.name,
-                    "principal": "cognito-idp.amazonaws.com",
-                    "source_arn": self.arn,
-                },
-                key=trigger,
-            )
+            allow_invoke(self, function, "cognito-idp.amazonaws.com", self.arn, key=trigger)
         self.register_outputs({"id": self.id, "arn": self.arn, "issuer": self.issuer})
 
     # -- clients and authorizers -------------------------------------------------------------

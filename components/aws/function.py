@@ -563,6 +563,36 @@ def function_key(key: str) -> str:
     return text or "Default"
 
 
+def allow_invoke(
+    owner: Component,
+    function: Function,
+    principal: str,
+    source_arn: pulumi.Input[str],
+    *,
+    role: str = "permission",
+    key: str | None = None,
+    source_account: pulumi.Input[str] | None = None,
+) -> aws.lambda_.Permission:
+    """Let one AWS service invoke ``function`` for one source only, as a child of ``owner``.
+
+    Every event source (API routes, bucket notifications, topics, Cognito triggers,
+    schedules' rules) grants the same way; the caller makes what it creates wait for it.
+
+    Example::
+
+        allow_invoke(self, function, "sns.amazonaws.com", self.arn, key="Notify")
+    """
+    args: dict[str, Any] = {
+        "action": "lambda:InvokeFunction",
+        "function": function.name,
+        "principal": principal,
+        "source_arn": source_arn,
+    }
+    if source_account is not None:
+        args["source_account"] = source_account
+    return owner.child(role, aws.lambda_.Permission, args, key=key)
+
+
 def resolve_function(owner: Component, key: str, spec: Function | str | Mapping[str, Any]) -> Function:
     """A Function for ``spec``: an existing Function as is, else a new one parented to ``owner``.
 

@@ -76,7 +76,7 @@ from components.aws.asset_sync import AssetSync, AwsAccess, Invalidation, SyncSo
 from components.aws.bucket import tls_only_policy
 from components.aws.dns import DNS_ROLES, dns_for_stage, validated_certificate
 from components.aws.dynamo import Dynamo
-from components.aws.function import Function
+from components.aws.function import Function, allow_invoke
 from components.aws.opennext import (
     OPENNEXT_VERSION,
     BuildMode,
@@ -697,12 +697,7 @@ class Nextjs(Component):
              "schedule_expression": "rate(5 minutes)"},
         )
         self.child("warmer_target", aws.cloudwatch.EventTarget, {"rule": rule.name, "arn": warmer.arn})
-        self.child(
-            "warmer_permission",
-            aws.lambda_.Permission,
-            {"action": "lambda:InvokeFunction", "function": warmer.name,
-             "principal": "events.amazonaws.com", "source_arn": rule.arn},
-        )
+        allow_invoke(self, warmer, "events.amazonaws.com", rule.arn, role="warmer_permission")
 
     def _distribution(
         self, build: OpenNextBuild, bucket: aws.s3.Bucket, functions: Mapping[str, Function]

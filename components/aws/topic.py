@@ -193,7 +193,7 @@ class SnsTopic(Component):
 
         ``function_args`` (``link=[...]``, ``timeout=...``) go with a handler string.
         """
-        from components.aws.function import Function, function_key, resolve_function
+        from components.aws.function import Function, allow_invoke, function_key, resolve_function
 
         if self.fifo:
             raise self.fail(
@@ -223,17 +223,7 @@ class SnsTopic(Component):
         name = self._claim(key or default_key)
         policy = filter_policy(self, filter)
         function = resolve_function(self, name, spec)
-        permission = self.child(
-            "permission",
-            aws.lambda_.Permission,
-            {
-                "action": "lambda:InvokeFunction",
-                "function": function.name,
-                "principal": "sns.amazonaws.com",
-                "source_arn": self.arn,
-            },
-            key=name,
-        )
+        permission = allow_invoke(self, function, "sns.amazonaws.com", self.arn, key=name)
         self.child(
             "subscription",
             aws.sns.TopicSubscription,
