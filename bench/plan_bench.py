@@ -12,8 +12,6 @@ dead-letter queue. Each measurement runs in a fresh Python process, so its peak 
 not interpreter start-up or imports. Growth is linear when CPU seconds per resource stay flat
 across sizes: the script prints that ratio and fails (exit 1) above ``--max-ratio``.
 
-If components/aws/api.py or components/aws/queue.py is missing the script says so and scales
-with tables and buckets instead.
 """
 
 from __future__ import annotations
@@ -43,7 +41,7 @@ def main(event, context):
 PROGRAM = '''\
 """Synthetic application for bench/plan_bench.py: {routes} routes, {tables} tables, {queues} queues."""
 
-from components import Bucket, Dynamo, start_app
+from components import ApiGatewayV2, Dynamo, Queue, start_app
 
 app = start_app()
 tables = [
@@ -55,28 +53,15 @@ tables = [
     )
     for i in range({tables})
 ]
-USE_API = {use_api}
-if USE_API:
-    from components import Queue
-    from components.aws.api import ApiGatewayV2
-
-    for i in range({queues}):
-        Queue(f"Queue{{i}}").subscribe("handlers/worker.main", link=[tables[i % len(tables)]])
-    api = ApiGatewayV2("Api")
-    for i in range({routes}):
-        api.route(f"GET /items{{i}}/{{{{id}}}}", {{"handler": "handlers/api.main", "link": [tables[i % len(tables)]]}})
-else:
-    # Without the API and queue components, buckets stand in for the routes' resources.
-    for i in range({routes} // 4):
-        Bucket(f"Files{{i}}")
+for i in range({queues}):
+    Queue(f"Queue{{i}}").subscribe("handlers/worker.main", link=[tables[i % len(tables)]])
+api = ApiGatewayV2("Api")
+for i in range({routes}):
+    api.route(f"GET /items{{i}}/{{{{id}}}}", {{"handler": "handlers/api.main", "link": [tables[i % len(tables)]]}})
 '''
 
 
-def components_available() -> bool:
-    return (ROOT / "components" / "api.py").exists() and (ROOT / "components" / "queue.py").exists()
-
-
-def write_program(folder: Path, scale: float, use_api: bool) -> dict[str, int]:
+def write_program(folder: Path, scale: float) -> dict[str, int]:
     """A synthetic program at ``scale`` times the full size."""
     counts = {key: max(1, round(value * scale)) for key, value in FULL.items()}
     (folder / "Pulumi.yaml").write_text("name: harbor\nruntime: python\n")
@@ -86,7 +71,7 @@ def write_program(folder: Path, scale: float, use_api: bool) -> dict[str, int]:
     (folder / "handlers").mkdir(exist_ok=True)
     (folder / "handlers" / "api.py").write_text(HANDLER)
     (folder / "handlers" / "worker.py").write_text(HANDLER)
-    (folder / "__main__.py").write_text(PROGRAM.format(use_api=use_api, **counts))
+    (folder / "__main__.py").write_text(PROGRAM.format(**counts))
     return counts
 
 
@@ -152,17 +137,14 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(measure_once(Path(args.one[0]), args.one[1])))
         return 0
 
-    use_api = components_available()
     rows: list[dict[str, Any]] = [{"name": "prod (real program)", **measure(ROOT, "prod")}]
     with tempfile.TemporaryDirectory(prefix="harbor-bench-") as tmp:
         for size in sorted(args.sizes):
             folder = Path(tmp) / f"size-{size:g}"
             folder.mkdir()
-            counts = write_program(folder, size, use_api)
-            label = (
-                f"synthetic x{size:g}: {counts['routes']} routes, {counts['tables']} tables, {counts['queues']} queues"
-                if use_api else f"synthetic x{size:g}: {counts['tables']} tables, {counts['routes'] // 4} buckets"
-            )
+            counts = write_program(folder, size)
+            label = (f"synthetic x{size:g}: {counts['routes']} routes, {counts['tables']} tables, "
+                     f"{counts['queues']} queues")
             rows.append({"name": label, "size": size, **counts, **measure(folder, "bench")})
     for row in rows:
         row["per_second"] = row["resources"] / row["seconds"]
@@ -177,8 +159,6 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps({"machine": machine(), "rows": rows, "ratio": ratio, "linear": linear}, indent=2))
     else:
         print(f"infra plan benchmark · {machine()}")
-        if not use_api:
-            print("note: components/aws/api.py or components/aws/queue.py missing; scaled with tables and buckets")
         print(f"{'plan':58} {'resources':>9} {'wall s':>7} {'cpu s':>6} {'res/s':>6} {'cpu ms/res':>10} "
               f"{'peak MB':>7} {'imports s':>9}")
         for row in rows:

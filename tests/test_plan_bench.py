@@ -14,12 +14,11 @@ spec.loader.exec_module(plan_bench)
 
 
 def test_the_synthetic_application_builds_routes_tables_and_queues(tmp_path: Path) -> None:
-    counts = plan_bench.write_program(tmp_path, 0.02, plan_bench.components_available())
+    counts = plan_bench.write_program(tmp_path, 0.02)
     assert counts == {"routes": 4, "tables": 1, "queues": 1}
     plan = run_program(tmp_path, "bench")
     assert len(plan.of_type("aws:dynamodb/table:Table")) == 1
-    if plan_bench.components_available():
-        assert len(plan.of_type("aws:apigatewayv2/route:Route")) == 4
-        # Each queue gets its dead-letter queue; each route and worker its own function.
-        assert len(plan.of_type("aws:sqs/queue:Queue")) == 2
-        assert len(plan.of_type("aws:lambda/function:Function")) == 5
+    assert len(plan.of_type("aws:apigatewayv2/route:Route")) == 4
+    # Each queue gets its dead-letter queue; each route and worker its own function.
+    assert len(plan.of_type("aws:sqs/queue:Queue")) == 2
+    assert len(plan.of_type("aws:lambda/function:Function")) == 5
