@@ -109,10 +109,10 @@ def measure_once(program: Path, stage: str) -> dict[str, Any]:
     }
 
 
-def measure(program: Path, stage: str) -> dict[str, Any]:
+def measure(program: Path, stage: str, collector: str = "off") -> dict[str, Any]:
     """``measure_once`` in a fresh interpreter, so memory and caches start clean."""
     output = subprocess.run(
-        [sys.executable, __file__, "--one", str(program), stage],
+        [sys.executable, __file__, "--one", str(program), stage, "--collector", collector],
         check=True, capture_output=True, text=True, cwd=ROOT,
     ).stdout
     return json.loads(output.strip().splitlines()[-1])
@@ -131,13 +131,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-ratio", type=float, default=1.6,
                         help="fail when seconds per resource at the largest size exceed the smallest's by this")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--collector", choices=["off", "on"], default="off",
+                        help="the cyclic garbage collector during each plan: off, as the infra command runs")
     parser.add_argument("--one", nargs=2, metavar=("PROGRAM", "STAGE"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.one:
+        if args.collector == "off":
+            import gc
+
+            gc.disable()  # as infra.launch does for every short command
         print(json.dumps(measure_once(Path(args.one[0]), args.one[1])))
         return 0
 
-    rows: list[dict[str, Any]] = [{"name": "prod (real program)", **measure(ROOT, "prod")}]
+    rows: list[dict[str, Any]] = [{"name": "prod (real program)", **measure(ROOT, "prod", args.collector)}]
     with tempfile.TemporaryDirectory(prefix="harbor-bench-") as tmp:
         for size in sorted(args.sizes):
             folder = Path(tmp) / f"size-{size:g}"
@@ -145,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
             counts = write_program(folder, size)
             label = (f"synthetic x{size:g}: {counts['routes']} routes, {counts['tables']} tables, "
                      f"{counts['queues']} queues")
-            rows.append({"name": label, "size": size, **counts, **measure(folder, "bench")})
+            rows.append({"name": label, "size": size, **counts, **measure(folder, "bench", args.collector)})
     for row in rows:
         row["per_second"] = row["resources"] / row["seconds"]
         row["ms_per_resource"] = 1000 * row["seconds"] / row["resources"]

@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
 import sys
 import traceback
@@ -17,6 +18,10 @@ from pathlib import Path
 import pulumi
 
 from infra.harness import ROOT
+
+# Commands that keep running (servers, child processes): the console entry (infra.launch)
+# turns the cyclic garbage collector off for short commands, and these turn it back on.
+LONG_RUNNING = {"dev"}
 
 # Each subcommand registers itself here: name -> (configure parser, run).
 Subcommand = tuple[Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]
@@ -90,6 +95,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.command in LONG_RUNNING and not gc.isenabled():
+        gc.enable()
     _help, (_configure, run) = SUBCOMMANDS[args.command]
     try:
         return run(args)

@@ -120,3 +120,32 @@ def test_a_clone_without_node_modules_plans_and_says_the_sites_were_skipped(tmp_
     assert result.returncode == 0, result.stderr
     assert "WARNING: Nextjs 'Web' skipped: app/web has no node_modules" in result.stderr
     assert "run `npm ci` in app/web" in result.stderr
+
+
+@pytest.mark.parametrize(("command", "collector_on"), [("plan", False), ("dev", True)])
+def test_the_infra_command_runs_short_commands_without_the_cycle_collector(monkeypatch, command, collector_on):
+    # The console script is what users run; a plan spends a quarter of its CPU time in the
+    # collector otherwise (bench/plan_time.py), while infra dev serves for hours and needs it.
+    import gc
+    import sys
+    import tomllib
+    from pathlib import Path
+
+    from infra import cli, launch
+
+    scripts = tomllib.loads((Path(__file__).parent.parent / "pyproject.toml").read_text())["project"]["scripts"]
+    assert scripts["infra"] == "infra.launch:main"
+    seen: list[bool] = []
+    cli.build_parser()  # registers every subcommand, so the one below replaces the real run
+    help_text, (configure, _run) = cli.SUBCOMMANDS[command]
+    def run(args: object) -> int:
+        seen.append(gc.isenabled())
+        return 0
+
+    monkeypatch.setitem(cli.SUBCOMMANDS, command, (help_text, (configure, run)))
+    monkeypatch.setattr(sys, "argv", ["infra", command, "--stage", "dev"])
+    try:
+        assert launch.main() == 0
+    finally:
+        gc.enable()
+    assert seen == [collector_on]

@@ -224,18 +224,21 @@ class Component(pulumi.ComponentResource):
         return resource_class(logical, **args, opts=options)
 
 
+# pulumi_aws classes by module and name: comparing with the classes themselves would load
+# those service modules (a fifth of a second each) in programs that never use them.
+_NAME_KINDS = {
+    ("pulumi_aws.lambda_.function", "Function"): "lambda.function",
+    ("pulumi_aws.iam.role", "Role"): "iam.role",
+    ("pulumi_aws.dynamodb.table", "Table"): "dynamodb.table",
+    ("pulumi_aws.cloudwatch.log_group", "LogGroup"): "logs.group",
+}
+
+
 def _name_kind(resource_class: Callable[..., Any], args: Mapping[str, Any]) -> str | None:
     """The naming rule of a resource whose ``name`` argument is its AWS name, if known."""
-    import pulumi_aws as aws
-
-    if resource_class is aws.sqs.Queue:
+    where = (getattr(resource_class, "__module__", ""), getattr(resource_class, "__qualname__", ""))
+    if where == ("pulumi_aws.sqs.queue", "Queue"):
         return "sqs.fifo-queue" if args.get("fifo_queue") else "sqs.queue"
-    if resource_class is aws.sns.Topic:
+    if where == ("pulumi_aws.sns.topic", "Topic"):
         return "sns.fifo-topic" if args.get("fifo_topic") else "sns.topic"
-    kinds = {
-        aws.lambda_.Function: "lambda.function",
-        aws.iam.Role: "iam.role",
-        aws.dynamodb.Table: "dynamodb.table",
-        aws.cloudwatch.LogGroup: "logs.group",
-    }
-    return kinds.get(resource_class)  # type: ignore[call-overload]
+    return _NAME_KINDS.get(where)
