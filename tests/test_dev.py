@@ -562,3 +562,86 @@ def test_schedules_with_function_targets_come_from_the_plan():
         ("nightly", "rate(1 day)", "Scheduled Event", None),
         ("report", "cron(0 9 * * ? *)", None, "daily"),
     ]
+
+
+CRON_PROGRAM = '''
+from components import Cron, Dynamo, start_app
+
+start_app()
+table = Dynamo("Runs", fields={"pk": "string"}, primary_index={"hash_key": "pk"})
+Cron("Nightly", schedule="cron(0 3 * * ? *)", function={"handler": "handlers/nightly.handler", "link": [table]},
+     input={"report": "daily"})
+'''
+
+NIGHTLY_HANDLER = '''
+import boto3
+from sst import Resource
+
+
+def handler(event, context):
+    boto3.client("dynamodb").put_item(TableName=Resource.Runs.name,
+                                      Item={"pk": {"S": event["report"]}})
+    return {"wrote": event["report"]}
+'''
+
+
+def test_a_cron_fires_on_demand_from_another_terminal(tmp_path, monkeypatch, capsys):
+    from infra.cli import main
+    from infra.dev.control import fire_job
+    from infra.dev.model import DevError
+    from infra.dev.supervisor import DevSession
+
+    program = tmp_path / "program"
+    (program / "handlers").mkdir(parents=True)
+    (program / "Pulumi.yaml").write_text("name: harbor\nruntime: python\n")
+    (program / "__main__.py").write_text(CRON_PROGRAM)
+    (program / "handlers" / "nightly.py").write_text(NIGHTLY_HANDLER)
+    monkeypatch.setenv("HARBOR_DEV_DIR", str(tmp_path / "store"))
+    # Nothing running yet: one line, exit 2.
+    assert main(["fire", "--stage", "carol", "--program", str(program), "Nightly"]) == 2
+    assert capsys.readouterr().err.strip().splitlines() == [
+        "error: no infra dev is running for stage 'carol'; start it with `infra dev --stage carol`"
+    ]
+    session = DevSession(program, "carol", _free_block(), io.StringIO())
+    try:
+        session.start()
+        assert main(["fire", "--stage", "carol", "--program", str(program), "Nightly"]) == 0
+        assert capsys.readouterr().out.splitlines()[0].startswith("Nightly: ok in ")
+        items = session.aws.client("dynamodb").scan(TableName="harbor-carol-Runs")["Items"]
+        with pytest.raises(DevError, match=r"no schedule 'Weekly' runs in this infra dev \(schedules: Nightly\)"):
+            fire_job(program, "carol", "Weekly", timeout=10)
+    finally:
+        session.stop()
+    assert items == [{"pk": {"S": "daily"}}]
+
+
+def test_a_killed_infra_dev_leaves_no_server_behind():
+    # SIGKILL gives infra dev no chance to stop its children: the kernel must do it.
+    root = tempfile.mkdtemp(prefix="harbor-dev-")
+    os.chmod(root, 0o755)  # as root, PostgreSQL runs as 'postgres' and must reach its folder
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    killed = Dev(f"k{secrets.token_hex(3)}", _free_block(), {**env, "HARBOR_DEV_DIR": root,
+                                                             "PYTHONUNBUFFERED": "1"})
+    children: set[int] = set()
+    try:
+        killed.wait_for("ready", START_SECONDS)
+        children = _descendants(killed.process.pid)
+        assert any("postgres" in _command(pid) for pid in children), [_command(p) for p in children]
+        killed.process.kill()
+        killed.process.wait(timeout=30)
+        deadline = time.monotonic() + 30
+        while any(_alive(pid) for pid in children) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert [_command(pid) for pid in children if _alive(pid)] == []
+    finally:
+        for pid in [killed.process.pid, *children]:  # whatever the assertion found alive
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+        subprocess.run(["rm", "-rf", root], check=False)
+
+
+def _command(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
+    except OSError:
+        return ""

@@ -74,6 +74,7 @@ class DevSession:
     # -- start ---------------------------------------------------------------------------------
     def start(self) -> None:
         from infra.dev.api import ApiServer
+        from infra.dev.control import ControlDesk
         from infra.dev.nextdev import NextDev
         from infra.dev.postgres import LocalPostgres, find_binaries
         from infra.dev.schedules import Scheduler, jobs_from_plan
@@ -192,6 +193,9 @@ class DevSession:
         scheduler.start()
         self._stoppers.append(("schedules", scheduler.stop))
         self.scheduler = scheduler
+        desk = ControlDesk(self.store, scheduler, self.log)  # infra fire, from another terminal
+        desk.start()
+        self._stoppers.append(("requests", desk.stop))
         for subscription in app.subscriptions:
             if subscription.get("protocol") != "lambda":
                 continue
