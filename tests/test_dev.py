@@ -15,6 +15,7 @@ import json
 import os
 import queue
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
@@ -261,6 +262,24 @@ def test_shell_runs_a_command_with_the_stage_links(dev: Dev):
     assert result.stdout.split("\n")[:3] == [
         f"harbor-{dev.stage}-Table", "ACTIVE", f"harbor-{dev.stage}-TaskTopic.fifo",
     ]
+
+
+def test_shell_reaches_every_linkable_resource_even_one_no_function_links(dev: Dev):
+    # No function of the program links the database: the shell has it all the same, pointed
+    # at the local PostgreSQL, and a migration-like command connects with it.
+    psql = sorted(Path("/usr/lib/postgresql").glob("*/bin/psql")) or [Path(shutil.which("psql") or "psql")]
+    script = (
+        "import subprocess, sys; from sst import Resource; from harbor_runtime import database_url;"
+        "url = database_url(Resource.Database);"
+        "print(Resource.Database.host, Resource.Database.type);"
+        "sys.exit(subprocess.run([sys.argv[1], url, '-tAc', 'select current_database()']).returncode)"
+    )
+    result = subprocess.run(
+        [INFRA, "shell", "--stage", dev.stage, "--", sys.executable, "-c", script, str(psql[-1])],
+        cwd=ROOT, env=dev.env, capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split("\n")[:2] == ["127.0.0.1 sst.aws.Postgres", "harbor"]
 
 
 def test_stop_ends_every_child_process(dev: Dev):
