@@ -664,3 +664,73 @@ def _command(pid: int) -> str:
         return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
     except OSError:
         return ""
+
+
+# -- infra shell against a deployed stage (a recorded pulumi stands in for the CLI) ---------------
+
+FAKE_PULUMI = '''#!/bin/sh
+echo "$@" > "$FAKE_PULUMI_ARGS"
+if [ -n "$FAKE_PULUMI_ERROR" ]; then echo "$FAKE_PULUMI_ERROR" >&2; exit 255; fi
+cat "$FAKE_PULUMI_OUTPUT"
+'''
+
+
+@pytest.fixture
+def deployed(tmp_path, monkeypatch):
+    """A fake ``pulumi`` on PATH answering with the prod stage's recorded links."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "pulumi").write_text(FAKE_PULUMI)
+    (bin_dir / "pulumi").chmod(0o755)
+    links = {
+        "Table": {"name": "harbor-prod-Table", "type": "sst.aws.Dynamo"},
+        "Database": {"host": "db.cluster-abc.us-east-1.rds.amazonaws.com", "port": 5432, "type": "sst.aws.Postgres"},
+    }
+    (tmp_path / "links.json").write_text(json.dumps(links))
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setenv("FAKE_PULUMI_OUTPUT", str(tmp_path / "links.json"))
+    monkeypatch.setenv("FAKE_PULUMI_ARGS", str(tmp_path / "args"))
+    monkeypatch.setenv("HARBOR_DEV_DIR", str(tmp_path / "store"))
+    return tmp_path
+
+
+def test_shell_without_a_running_dev_uses_the_deployed_stages_links(deployed, capfd):
+    from infra.cli import main
+
+    script = ("import os; from sst import Resource;"
+              "print(Resource.Table.name, Resource.Database.host, Resource.App.stage, os.environ['AWS_REGION'])")
+    assert main(["shell", "--stage", "prod", "--", sys.executable, "-c", script]) == 0
+    assert capfd.readouterr().out.splitlines() == [
+        "harbor-prod-Table db.cluster-abc.us-east-1.rds.amazonaws.com prod us-east-1"
+    ]
+    assert (deployed / "args").read_text().split() == [
+        "stack", "output", "links", "--json", "--show-secrets", "--stack", "prod", "--non-interactive"
+    ]
+
+
+@pytest.mark.parametrize(("error", "expected"), [
+    ("error: no stack named 'prod' found", "error: could not read stage 'prod''s outputs with pulumi: "
+                                            "no stack named 'prod' found"),
+    ("error: current stack does not have output property 'links'",
+     "error: stage 'prod' has no 'links' output (deployed before harbor exported it); "
+     "run `pulumi up --stack prod` once, then try again"),
+])
+def test_shell_says_in_one_line_why_the_deployed_stage_cannot_be_read(deployed, monkeypatch, capfd, error, expected):
+    from infra.cli import main
+
+    monkeypatch.setenv("FAKE_PULUMI_ERROR", error)
+    assert main(["shell", "--stage", "prod", "--", sys.executable, "-c", "print('ran')"]) == 2
+    out, err = capfd.readouterr()
+    assert (out, err.strip().splitlines()) == ("", [expected])
+
+
+def test_shell_without_dev_or_pulumi_names_both_ways_out(tmp_path, monkeypatch, capfd):
+    from infra.cli import main
+
+    monkeypatch.setenv("PATH", str(tmp_path))  # no pulumi here
+    monkeypatch.setenv("HARBOR_DEV_DIR", str(tmp_path / "store"))
+    assert main(["shell", "--stage", "alice", "--", sys.executable, "-c", "print('ran')"]) == 2
+    assert capfd.readouterr().err.strip().splitlines() == [
+        "error: no infra dev is running for stage 'alice' and the Pulumi CLI is not installed to read the "
+        "deployed stage; start `infra dev --stage alice`, or install Pulumi and log in"
+    ]

@@ -47,10 +47,18 @@ class App:
         return self.stage.app
 
     def link_data(self) -> pulumi.Output[dict[str, dict[str, Any]]]:
-        """Every linkable component's link data, as a function linking it would read it."""
+        """Every linkable component's link data, as a function linking it would read it.
+
+        Components of different types may share a name, but code reads links by name: a
+        name two linkable components share is left out (a function links one of them).
+        """
+        from collections import Counter
+
         from components.core.linking import Linkable, link_data
 
-        return link_data([c for c in self.components if isinstance(c, Linkable)])
+        linkable = [c for c in self.components if isinstance(c, Linkable)]
+        names = Counter(c.link_name for c in linkable)
+        return link_data([c for c in linkable if names[c.link_name] == 1])
 
     @property
     def tags(self) -> dict[str, str]:
