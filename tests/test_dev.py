@@ -734,3 +734,15 @@ def test_shell_without_dev_or_pulumi_names_both_ways_out(tmp_path, monkeypatch, 
         "error: no infra dev is running for stage 'alice' and the Pulumi CLI is not installed to read the "
         "deployed stage; start `infra dev --stage alice`, or install Pulumi and log in"
     ]
+
+
+def test_container_image_functions_are_named_as_not_running_locally(tmp_path, monkeypatch):
+    # Seed 002's valuation and migrator are images: infra dev says so instead of skipping silently.
+    from infra.dev.model import evaluate
+    from infra.dev.store import LocalStore
+
+    monkeypatch.setenv("HARBOR_DEV_DIR", str(tmp_path))
+    app = evaluate(ROOT / "examples" / "002-reggie", "dev", LocalStore(tmp_path / "dev"), lambda line: None)
+    images = sorted(spec.label for spec in app.functions.values() if spec.image)
+    assert images == ["ReggieDbMigrator", "ReggieValuation"]
+    assert all(".dkr.ecr." in spec.image for spec in app.functions.values() if spec.image)

@@ -84,6 +84,7 @@ class FunctionSpec:
     environment: dict[str, str]
     links: dict[str, Any]
     arn: str = ""
+    image: str | None = None  # a container-image function's image URI (it does not run locally)
 
     @property
     def is_python(self) -> bool:
@@ -319,6 +320,7 @@ def _function(resource: PlannedResource, state: dict[str, Any], label: str) -> F
         environment={k: str(v) for k, v in variables.items()},
         links=links,
         arn=state.get("arn", ""),
+        image=str(state.get("imageUri") or "") if state.get("packageType") == "Image" else None,
     )
 
 

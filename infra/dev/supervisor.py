@@ -147,6 +147,12 @@ class DevSession:
 
         environment = {**base_environment(), **aws.environment()}
         for spec in app.functions.values():
+            if spec.image:
+                # Building and running the image needs Docker and a Lambda runtime emulator;
+                # its routes, subscriptions and schedules answer as a failed invocation.
+                self.log.write(f"{spec.label}: a container-image function ({spec.image}) does not run in "
+                               "infra dev; its routes and events fail until it has a handler in a folder")
+                continue
             if not spec.is_python or spec.archive is None:
                 continue
             links = self._local_links(spec.links, replacements, database_links)
