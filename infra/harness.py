@@ -84,6 +84,9 @@ class Plan:
     stage: str
     resources: list[PlannedResource]
     outputs: dict[str, Any]
+    revealed: dict[str, Any] = field(default_factory=dict, repr=False)
+    """The values of the secret outputs (``infra dev`` reads the stage's links from them);
+    never printed: ``outputs`` shows them as ``[secret]``."""
 
     def of_type(self, resource_type: str) -> list[PlannedResource]:
         """All resources of a type, in registration order."""
@@ -396,7 +399,7 @@ def run_mocked(
                 raise
         if refused is not None:
             raise refused
-        outputs = loop.run_until_complete(_resolve_outputs())
+        outputs, revealed = loop.run_until_complete(_resolve_outputs())
     finally:
         reset_app()
         _finish_loop(loop)
@@ -405,7 +408,7 @@ def run_mocked(
             f"two resources share the URN {monitor.duplicates[0]}; Pulumi refuses duplicate "
             "URNs, so give one of them another name"
         )
-    return Plan(project=project, stage=stage, resources=monitor.records, outputs=outputs)
+    return Plan(project=project, stage=stage, resources=monitor.records, outputs=outputs, revealed=revealed)
 
 
 def _finish_loop(loop: asyncio.AbstractEventLoop) -> None:
@@ -431,16 +434,20 @@ def _finish_loop(loop: asyncio.AbstractEventLoop) -> None:
     asyncio.set_event_loop(None)
 
 
-async def _resolve_outputs() -> dict[str, Any]:
+async def _resolve_outputs() -> tuple[dict[str, Any], dict[str, Any]]:
+    """The stack outputs as printed (secrets masked), and the secret ones' values."""
     root = pulumi.runtime.settings.get_root_resource()
     exported = getattr(root, "outputs", {}) or {}
     resolved: dict[str, Any] = {}
+    revealed: dict[str, Any] = {}
     for key, value in exported.items():
         output = pulumi.Output.from_input(value)
         if await output.is_secret():
             resolved[key] = SECRET
+            if await output.is_known():
+                revealed[key] = _plain(await output.future())
         elif not await output.is_known():
             resolved[key] = UNKNOWN
         else:
             resolved[key] = _plain(await output.future())
-    return resolved
+    return resolved, revealed

@@ -15,6 +15,7 @@ import json
 import os
 import queue
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
@@ -261,6 +262,24 @@ def test_shell_runs_a_command_with_the_stage_links(dev: Dev):
     assert result.stdout.split("\n")[:3] == [
         f"harbor-{dev.stage}-Table", "ACTIVE", f"harbor-{dev.stage}-TaskTopic.fifo",
     ]
+
+
+def test_shell_reaches_every_linkable_resource_even_one_no_function_links(dev: Dev):
+    # No function of the program links the database: the shell has it all the same, pointed
+    # at the local PostgreSQL, and a migration-like command connects with it.
+    psql = sorted(Path("/usr/lib/postgresql").glob("*/bin/psql")) or [Path(shutil.which("psql") or "psql")]
+    script = (
+        "import subprocess, sys; from sst import Resource; from harbor_runtime import database_url;"
+        "url = database_url(Resource.Database);"
+        "print(Resource.Database.host, Resource.Database.type);"
+        "sys.exit(subprocess.run([sys.argv[1], url, '-tAc', 'select current_database()']).returncode)"
+    )
+    result = subprocess.run(
+        [INFRA, "shell", "--stage", dev.stage, "--", sys.executable, "-c", script, str(psql[-1])],
+        cwd=ROOT, env=dev.env, capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split("\n")[:2] == ["127.0.0.1 sst.aws.Postgres", "harbor"]
 
 
 def test_stop_ends_every_child_process(dev: Dev):
@@ -562,3 +581,168 @@ def test_schedules_with_function_targets_come_from_the_plan():
         ("nightly", "rate(1 day)", "Scheduled Event", None),
         ("report", "cron(0 9 * * ? *)", None, "daily"),
     ]
+
+
+CRON_PROGRAM = '''
+from components import Cron, Dynamo, start_app
+
+start_app()
+table = Dynamo("Runs", fields={"pk": "string"}, primary_index={"hash_key": "pk"})
+Cron("Nightly", schedule="cron(0 3 * * ? *)", function={"handler": "handlers/nightly.handler", "link": [table]},
+     input={"report": "daily"})
+'''
+
+NIGHTLY_HANDLER = '''
+import boto3
+from sst import Resource
+
+
+def handler(event, context):
+    boto3.client("dynamodb").put_item(TableName=Resource.Runs.name,
+                                      Item={"pk": {"S": event["report"]}})
+    return {"wrote": event["report"]}
+'''
+
+
+def test_a_cron_fires_on_demand_from_another_terminal(tmp_path, monkeypatch, capsys):
+    from infra.cli import main
+    from infra.dev.control import fire_job
+    from infra.dev.model import DevError
+    from infra.dev.supervisor import DevSession
+
+    program = tmp_path / "program"
+    (program / "handlers").mkdir(parents=True)
+    (program / "Pulumi.yaml").write_text("name: harbor\nruntime: python\n")
+    (program / "__main__.py").write_text(CRON_PROGRAM)
+    (program / "handlers" / "nightly.py").write_text(NIGHTLY_HANDLER)
+    monkeypatch.setenv("HARBOR_DEV_DIR", str(tmp_path / "store"))
+    # Nothing running yet: one line, exit 2.
+    assert main(["fire", "--stage", "carol", "--program", str(program), "Nightly"]) == 2
+    assert capsys.readouterr().err.strip().splitlines() == [
+        "error: no infra dev is running for stage 'carol'; start it with `infra dev --stage carol`"
+    ]
+    session = DevSession(program, "carol", _free_block(), io.StringIO())
+    try:
+        session.start()
+        assert main(["fire", "--stage", "carol", "--program", str(program), "Nightly"]) == 0
+        assert capsys.readouterr().out.splitlines()[0].startswith("Nightly: ok in ")
+        items = session.aws.client("dynamodb").scan(TableName="harbor-carol-Runs")["Items"]
+        with pytest.raises(DevError, match=r"no schedule 'Weekly' runs in this infra dev \(schedules: Nightly\)"):
+            fire_job(program, "carol", "Weekly", timeout=10)
+    finally:
+        session.stop()
+    assert items == [{"pk": {"S": "daily"}}]
+
+
+def test_a_killed_infra_dev_leaves_no_server_behind():
+    # SIGKILL gives infra dev no chance to stop its children: the kernel must do it.
+    root = tempfile.mkdtemp(prefix="harbor-dev-")
+    os.chmod(root, 0o755)  # as root, PostgreSQL runs as 'postgres' and must reach its folder
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    killed = Dev(f"k{secrets.token_hex(3)}", _free_block(), {**env, "HARBOR_DEV_DIR": root,
+                                                             "PYTHONUNBUFFERED": "1"})
+    children: set[int] = set()
+    try:
+        killed.wait_for("ready", START_SECONDS)
+        children = _descendants(killed.process.pid)
+        assert any("postgres" in _command(pid) for pid in children), [_command(p) for p in children]
+        killed.process.kill()
+        killed.process.wait(timeout=30)
+        deadline = time.monotonic() + 30
+        while any(_alive(pid) for pid in children) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert [_command(pid) for pid in children if _alive(pid)] == []
+    finally:
+        for pid in [killed.process.pid, *children]:  # whatever the assertion found alive
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+        subprocess.run(["rm", "-rf", root], check=False)
+
+
+def _command(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
+    except OSError:
+        return ""
+
+
+# -- infra shell against a deployed stage (a recorded pulumi stands in for the CLI) ---------------
+
+FAKE_PULUMI = '''#!/bin/sh
+echo "$@" > "$FAKE_PULUMI_ARGS"
+if [ -n "$FAKE_PULUMI_ERROR" ]; then echo "$FAKE_PULUMI_ERROR" >&2; exit 255; fi
+cat "$FAKE_PULUMI_OUTPUT"
+'''
+
+
+@pytest.fixture
+def deployed(tmp_path, monkeypatch):
+    """A fake ``pulumi`` on PATH answering with the prod stage's recorded links."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "pulumi").write_text(FAKE_PULUMI)
+    (bin_dir / "pulumi").chmod(0o755)
+    links = {
+        "Table": {"name": "harbor-prod-Table", "type": "sst.aws.Dynamo"},
+        "Database": {"host": "db.cluster-abc.us-east-1.rds.amazonaws.com", "port": 5432, "type": "sst.aws.Postgres"},
+    }
+    (tmp_path / "links.json").write_text(json.dumps(links))
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setenv("FAKE_PULUMI_OUTPUT", str(tmp_path / "links.json"))
+    monkeypatch.setenv("FAKE_PULUMI_ARGS", str(tmp_path / "args"))
+    monkeypatch.setenv("HARBOR_DEV_DIR", str(tmp_path / "store"))
+    return tmp_path
+
+
+def test_shell_without_a_running_dev_uses_the_deployed_stages_links(deployed, capfd):
+    from infra.cli import main
+
+    script = ("import os; from sst import Resource;"
+              "print(Resource.Table.name, Resource.Database.host, Resource.App.stage, os.environ['AWS_REGION'])")
+    assert main(["shell", "--stage", "prod", "--", sys.executable, "-c", script]) == 0
+    assert capfd.readouterr().out.splitlines() == [
+        "harbor-prod-Table db.cluster-abc.us-east-1.rds.amazonaws.com prod us-east-1"
+    ]
+    assert (deployed / "args").read_text().split() == [
+        "stack", "output", "links", "--json", "--show-secrets", "--stack", "prod", "--non-interactive"
+    ]
+
+
+@pytest.mark.parametrize(("error", "expected"), [
+    ("error: no stack named 'prod' found", "error: could not read stage 'prod''s outputs with pulumi: "
+                                            "no stack named 'prod' found"),
+    ("error: current stack does not have output property 'links'",
+     "error: stage 'prod' has no 'links' output (deployed before harbor exported it); "
+     "run `pulumi up --stack prod` once, then try again"),
+])
+def test_shell_says_in_one_line_why_the_deployed_stage_cannot_be_read(deployed, monkeypatch, capfd, error, expected):
+    from infra.cli import main
+
+    monkeypatch.setenv("FAKE_PULUMI_ERROR", error)
+    assert main(["shell", "--stage", "prod", "--", sys.executable, "-c", "print('ran')"]) == 2
+    out, err = capfd.readouterr()
+    assert (out, err.strip().splitlines()) == ("", [expected])
+
+
+def test_shell_without_dev_or_pulumi_names_both_ways_out(tmp_path, monkeypatch, capfd):
+    from infra.cli import main
+
+    monkeypatch.setenv("PATH", str(tmp_path))  # no pulumi here
+    monkeypatch.setenv("HARBOR_DEV_DIR", str(tmp_path / "store"))
+    assert main(["shell", "--stage", "alice", "--", sys.executable, "-c", "print('ran')"]) == 2
+    assert capfd.readouterr().err.strip().splitlines() == [
+        "error: no infra dev is running for stage 'alice' and the Pulumi CLI is not installed to read the "
+        "deployed stage; start `infra dev --stage alice`, or install Pulumi and log in"
+    ]
+
+
+def test_container_image_functions_are_named_as_not_running_locally(tmp_path, monkeypatch):
+    # Seed 002's valuation and migrator are images: infra dev says so instead of skipping silently.
+    from infra.dev.model import evaluate
+    from infra.dev.store import LocalStore
+
+    monkeypatch.setenv("HARBOR_DEV_DIR", str(tmp_path))
+    app = evaluate(ROOT / "examples" / "002-reggie", "dev", LocalStore(tmp_path / "dev"), lambda line: None)
+    images = sorted(spec.label for spec in app.functions.values() if spec.image)
+    assert images == ["ReggieDbMigrator", "ReggieValuation"]
+    assert all(".dkr.ecr." in spec.image for spec in app.functions.values() if spec.image)

@@ -80,3 +80,23 @@ def test_app_is_a_reserved_link_name():
 def test_only_linkable_things_can_be_linked():
     with pytest.raises(LinkError, match="cannot be linked"):
         check_links(["not a component"])
+
+
+def test_the_stage_exports_every_linkable_resource_as_one_secret_output(build):
+    # infra shell reads a deployed stage's links from this output; code reads links by name,
+    # so a name two linkable components share is left out rather than guessed.
+    from components import Bucket, Dynamo, Queue
+    from infra.harness import SECRET
+
+    def body() -> None:
+        Bucket("Uploads")
+        Dynamo("Orders", fields={"pk": "string"}, primary_index={"hash_key": "pk"})
+        Queue("Orders")
+        Queue("Jobs")
+
+    plan = build(body)
+    assert plan.outputs["links"] == SECRET
+    links = plan.revealed["links"]
+    assert sorted(links) == ["Jobs", "Uploads"]
+    assert links["Uploads"] == {"name": plan.one("aws:s3/bucket:Bucket").inputs["bucket"], "type": "sst.aws.Bucket"}
+    assert links["Jobs"]["type"] == "sst.aws.Queue" and links["Jobs"]["url"].endswith("harbor-dev-Jobs")

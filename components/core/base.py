@@ -148,6 +148,7 @@ class Component(pulumi.ComponentResource):
                 pulumi.ResourceOptions(providers={"aws": self.app.provider}), opts
             )
         super().__init__(self.type_token, name, None, opts)
+        self.app.components.append(self)
 
     def validate(self) -> None:
         """Check what the arguments alone can tell, before anything is registered.

@@ -37,12 +37,28 @@ class App:
     """What components share across the program, by (kind, key): one policy per external queue,
     every Queue by its ARN output, and the like."""
     _claimed: dict[tuple[str, str], str] = field(default_factory=dict)
+    components: list[Any] = field(default_factory=list)
+    """Every harbor component of the program, in the order it was created."""
     _lookup_provider: aws.Provider | None = None
 
     @property
     def name(self) -> str:
         """The application name (the Pulumi project)."""
         return self.stage.app
+
+    def link_data(self) -> pulumi.Output[dict[str, dict[str, Any]]]:
+        """Every linkable component's link data, as a function linking it would read it.
+
+        Components of different types may share a name, but code reads links by name: a
+        name two linkable components share is left out (a function links one of them).
+        """
+        from collections import Counter
+
+        from components.core.linking import Linkable, link_data
+
+        linkable = [c for c in self.components if isinstance(c, Linkable)]
+        names = Counter(c.link_name for c in linkable)
+        return link_data([c for c in linkable if names[c.link_name] == 1])
 
     @property
     def tags(self) -> dict[str, str]:
@@ -93,6 +109,9 @@ class App:
             self._regional_providers[region] = _aws_provider(self.stage, region, self.tags, self.gate)
         return self._regional_providers[region]
 
+
+LINKS_OUTPUT = "links"
+"""The stack output holding every linkable resource's link data (a secret)."""
 
 _current: App | None = None
 _refusals: list[BaseException] = []
@@ -219,6 +238,9 @@ def start_app(stage: StageConfig | None = None) -> App:
     gate = registration_gate()
     app = App(stage=stage, provider=_aws_provider(stage, stage.region, stage_tags(stage), gate), gate=gate)
     pulumi.runtime.register_stack_transformation(stage_provider_transformation(lambda: app.provider))
+    # `infra shell` against a deployed stage reads what every linkable resource tells its code
+    # from here. The gate opens once the program body has created every component.
+    pulumi.export(LINKS_OUTPUT, pulumi.Output.secret(gate.apply(lambda _open: app.link_data())))
     _current = app
     return _current
 

@@ -30,6 +30,7 @@ import pulumi
 from pulumi.runtime import rpc
 
 from components.aws.secret import SecretsMissingError, secret_path
+from components.core.context import LINKS_OUTPUT
 from components.core.linking import KEY_FILE_NAME, SST_NONCE
 from infra.dev.store import LocalStore
 from infra.harness import Plan, PlannedResource, project_name, read_stage_file, run_program
@@ -83,6 +84,7 @@ class FunctionSpec:
     environment: dict[str, str]
     links: dict[str, Any]
     arn: str = ""
+    image: str | None = None  # a container-image function's image URI (it does not run locally)
 
     @property
     def is_python(self) -> bool:
@@ -160,10 +162,17 @@ class DevApp:
         raise DevError(f"the plan has no queue {arn}")
 
     def all_links(self) -> dict[str, Any]:
-        """Every link any function gets, by name: the stage's link environment."""
+        """Every linkable resource of the stage by name, linked or not: the stage's link environment.
+
+        The program exports them (the ``links`` stack output); a program without
+        ``start_app`` has only what its functions link.
+        """
         merged: dict[str, Any] = {}
         for function in self.functions.values():
             merged.update(function.links)
+        exported = self.plan.revealed.get(LINKS_OUTPUT)
+        if isinstance(exported, dict):
+            merged.update(exported)
         return merged
 
 
@@ -311,6 +320,7 @@ def _function(resource: PlannedResource, state: dict[str, Any], label: str) -> F
         environment={k: str(v) for k, v in variables.items()},
         links=links,
         arn=state.get("arn", ""),
+        image=str(state.get("imageUri") or "") if state.get("packageType") == "Image" else None,
     )
 
 

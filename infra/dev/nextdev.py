@@ -15,6 +15,7 @@ import subprocess
 import threading
 from pathlib import Path
 
+from infra.dev.children import ending_with_supervisor
 from infra.dev.functions import LogStream
 
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
@@ -49,6 +50,7 @@ class NextDev:
             stdin=subprocess.DEVNULL,
             text=True,
             start_new_session=True,
+            preexec_fn=ending_with_supervisor(signal.SIGTERM),
         )
         threading.Thread(target=self._forward, daemon=True).start()
 

@@ -24,6 +24,7 @@ import threading
 import time
 from pathlib import Path
 
+from infra.dev.children import ending_with_supervisor
 from infra.dev.functions import LogStream
 from infra.dev.model import ClusterSpec, DevError
 
@@ -143,6 +144,8 @@ class LocalPostgres:
              "-c", "unix_socket_directories=", "-c", "ssl=on",
              "-c", "ssl_cert_file=server.crt", "-c", "ssl_key_file=server.key"],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, **self._subprocess_user(),
+            # SIGINT is PostgreSQL's fast shutdown: clean, and it stops the server's own children.
+            preexec_fn=ending_with_supervisor(signal.SIGINT),
         )
         deadline = time.monotonic() + 60
         assert self._process.stderr is not None

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from infra.dev.functions import FunctionHost, LogStream
+from infra.dev.functions import FunctionHost, Invocation, LogStream
 from infra.dev.workers import invoke_logged
 from infra.mocks import ACCOUNT_ID
 
@@ -39,6 +39,11 @@ class Job:
     expression: str
     function: str  # the target's ARN
     event: dict[str, Any]
+    label: str = ""  # the component that made the schedule (a Cron's name), when it has one
+
+    def answers_to(self, name: str) -> bool:
+        """Whether ``name`` means this job: its component's name or the schedule's own."""
+        return name in (self.name, self.label)
 
 
 def _field(text: str, low: int, high: int, names: dict[str, int]) -> set[int] | None:
@@ -103,15 +108,22 @@ def jobs_from_plan(resources: list[Any], region: str) -> list[Job]:
                 "region": region, "resources": [f"arn:aws:events:{region}:{ACCOUNT_ID}:rule/{rule.get('name')}"],
                 "detail": {},
             }
-            jobs.append(Job(str(rule.get("name")), rule["scheduleExpression"], str(inputs.get("arn")), event))
+            jobs.append(Job(str(rule.get("name")), rule["scheduleExpression"], str(inputs.get("arn")), event,
+                            _component(resource)))
         elif resource.type == "aws:scheduler/schedule:Schedule":
             target = inputs.get("target") or {}
             if inputs.get("state") == "DISABLED" or not isinstance(target, dict):
                 continue
             event = json.loads(target["input"]) if target.get("input") else {}
             jobs.append(Job(str(inputs.get("name") or resource.name), str(inputs.get("scheduleExpression")),
-                            str(target.get("arn")), event))
+                            str(target.get("arn")), event, _component(resource)))
     return [job for job in jobs if ":function:" in job.function]
+
+
+def _component(resource: Any) -> str:
+    """The name of the component a resource belongs to (the last part of its parent's URN)."""
+    parent = getattr(resource, "parent", None) or ""
+    return "" if parent.endswith("pulumi:pulumi:Stack") or "::" not in parent else parent.rsplit("::", 1)[1]
 
 
 class Scheduler:
@@ -132,13 +144,19 @@ class Scheduler:
         if self._thread.is_alive():
             self._thread.join(timeout=10)
 
-    def fire(self, name: str) -> None:
+    def names(self) -> list[str]:
+        """What ``fire`` accepts: each job by its component's name, else its schedule's."""
+        return sorted(job.label or job.name for job, _ in self.jobs)
+
+    def fire(self, name: str) -> Invocation | None:
+        """Run the job ``name`` now, as its schedule would; None when there is no such job."""
         for job, host in self.jobs:
-            if job.name == name:
+            if job.answers_to(name):
                 event = dict(job.event)
                 if event.get("detail-type") == "Scheduled Event":
                     event.update(id=str(uuid.uuid4()), time=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"))
-                invoke_logged(host, event, self.log, "schedule", job.name)
+                return invoke_logged(host, event, self.log, "schedule", job.name)
+        return None
 
     def _run(self) -> None:
         started = datetime.now(UTC)

@@ -74,6 +74,7 @@ class DevSession:
     # -- start ---------------------------------------------------------------------------------
     def start(self) -> None:
         from infra.dev.api import ApiServer
+        from infra.dev.control import ControlDesk
         from infra.dev.nextdev import NextDev
         from infra.dev.postgres import LocalPostgres, find_binaries
         from infra.dev.schedules import Scheduler, jobs_from_plan
@@ -146,6 +147,12 @@ class DevSession:
 
         environment = {**base_environment(), **aws.environment()}
         for spec in app.functions.values():
+            if spec.image:
+                # Building and running the image needs Docker and a Lambda runtime emulator;
+                # its routes, subscriptions and schedules answer as a failed invocation.
+                self.log.write(f"{spec.label}: a container-image function ({spec.image}) does not run in "
+                               "infra dev; its routes and events fail until it has a handler in a folder")
+                continue
             if not spec.is_python or spec.archive is None:
                 continue
             links = self._local_links(spec.links, replacements, database_links)
@@ -192,6 +199,9 @@ class DevSession:
         scheduler.start()
         self._stoppers.append(("schedules", scheduler.stop))
         self.scheduler = scheduler
+        desk = ControlDesk(self.store, scheduler, self.log)  # infra fire, from another terminal
+        desk.start()
+        self._stoppers.append(("requests", desk.stop))
         for subscription in app.subscriptions:
             if subscription.get("protocol") != "lambda":
                 continue
