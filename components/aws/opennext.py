@@ -86,6 +86,7 @@ BUILD_ID_VARIABLE = "HARBOR_NEXT_BUILD_ID"
 PRELOAD_FILE = ".harbor-build-id.cjs"  # written into node_modules, which only builds have
 WRAPPER_CONFIG = ".harbor-open-next.config.ts"
 PREVIEW_KEYS_VARIABLE = "HARBOR_NEXT_PREVIEW_KEYS"
+STABLE_IDS_VARIABLE = "HARBOR_NEXT_STABLE_MODULE_IDS"
 STAGING_ROOT = Path("/tmp/harbor-opennext")  # fixed: absolute paths end up in the build
 # Letters that cannot spell "ad": Next.js avoids build ids ad blockers would match.
 _BUILD_ID_ALPHABET = "0123456789bcefghijkmnpqrstuvwxyz"
@@ -129,6 +130,72 @@ if (previewKeys) {
   if (path) {
     require(path);
     require.cache[path].exports = { generatePreviewKeys: async () => JSON.parse(previewKeys) };
+  }
+}
+if (process.env.HARBOR_NEXT_STABLE_MODULE_IDS) {
+  let configPath;
+  try {
+    configPath = require.resolve("next/dist/build/webpack-config", { paths: [process.cwd()] });
+  } catch {
+    configPath = undefined;
+  }
+  if (configPath) {
+    const crypto = require("crypto");
+    const Module = require("module");
+    // Module ids from the module's name alone: sorted by name, hashed, a collision moved
+    // to the next salt. Webpack's own deterministic ids settle collisions in module graph
+    // order, which varies with the order of Next.js's parallel entry additions.
+    class StableModuleIds {
+      apply(compiler) {
+        compiler.hooks.compilation.tap("HarborStableModuleIds", (compilation) => {
+          compilation.hooks.moduleIds.tap("HarborStableModuleIds", () => {
+            const graph = compilation.chunkGraph;
+            const used = new Set();
+            const pending = [];
+            for (const module of compilation.modules) {
+              if (!module.needId || graph.getNumberOfModuleChunks(module) === 0) continue;
+              const id = graph.getModuleId(module);
+              if (id !== null && id !== undefined) used.add(String(id));
+              else pending.push([module.identifier().split(compiler.context).join("."), module]);
+            }
+            pending.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+            let range = 1000;
+            while (range < pending.length * 20 + used.size) range *= 10;
+            for (const [name, module] of pending) {
+              for (let salt = 0; ; salt++) {
+                const digest = crypto.createHash("sha256").update(`${name}\0${salt}`).digest();
+                const id = Number(digest.readBigUInt64BE(0) % BigInt(range));
+                if (!used.has(String(id))) {
+                  used.add(String(id));
+                  graph.setModuleId(module, id);
+                  break;
+                }
+              }
+            }
+          });
+        });
+      }
+    }
+    const wrappers = new WeakMap();
+    const load = Module._load;
+    Module._load = function (request, ...rest) {
+      const exported = load.call(this, request, ...rest);
+      const cached = require.cache[configPath];
+      if (!cached || exported !== cached.exports) return exported;
+      if (!wrappers.has(exported)) {
+        // A proxy, not a copy: the module may still be loading (a require cycle).
+        const configure = async (...args) => {
+          const config = await exported.default(...args);
+          config.optimization = { ...config.optimization, moduleIds: false };
+          config.plugins = [...(config.plugins || []), new StableModuleIds()];
+          return config;
+        };
+        wrappers.set(exported, new Proxy(exported, {
+          get: (target, key, receiver) => (key === "default" ? configure : Reflect.get(target, key, receiver)),
+        }));
+      }
+      return wrappers.get(exported);
+    };
   }
 }
 """
@@ -304,6 +371,7 @@ def build_environment(source: str, settings: BuildSettings) -> dict[str, str]:
         **settings.environment,
         "NEXT_TELEMETRY_DISABLED": "1",
         BUILD_ID_VARIABLE: build_id_for(source),
+        STABLE_IDS_VARIABLE: "1",
         "NEXT_SERVER_ACTIONS_ENCRYPTION_KEY": key,
         PREVIEW_KEYS_VARIABLE: json.dumps({
             "previewModeId": _derived_key(source, "preview-id", 16).hex(),
