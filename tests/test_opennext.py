@@ -8,6 +8,7 @@ import json
 import os
 import shutil
 import subprocess
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,14 +19,18 @@ from components.aws.opennext import (
     BUILD_ID_VARIABLE,
     BUILD_SECRET_VARIABLE,
     HASH_FILE,
+    KEPT_BUILDS,
     OPENNEXT_VERSION,
     PRELOAD_FILE,
     PRELOAD_SCRIPT,
     PREVIEW_KEYS_VARIABLE,
+    SKIPPED_DIRS,
     WRAPPER_CONFIG,
     BuildSettings,
+    OpenNextBuild,
     OpenNextError,
     build_command,
+    build_folder,
     build_id_for,
     normalise,
     prepare_build,
@@ -72,7 +77,31 @@ def test_build_is_reused_while_sources_and_lockfile_are_unchanged(app: Path) -> 
     assert first is not None and second is not None
     assert len(runner.calls) == 1
     assert first.built_now and not second.built_now
-    assert (app / ".open-next" / HASH_FILE).read_text().strip() == second.source_hash
+    assert second.root == build_folder(app, second.source_hash) == app / ".harbor/opennext" / second.source_hash[:16]
+    assert (second.root / ".open-next" / HASH_FILE).read_text().strip() == second.source_hash
+    assert second.path(".open-next/assets") == second.root / ".open-next/assets"
+    assert not (app / ".open-next").exists()  # OpenNext's own output folder was moved away
+
+
+def test_each_build_setting_keeps_its_own_build_so_switching_back_does_not_rebuild(app: Path) -> None:
+    runner = FakeBuild(data=REAL_OUTPUT)
+    dev = BuildSettings(environment={"NEXT_PUBLIC_SITE": "dev"})
+    prod = BuildSettings(environment={"NEXT_PUBLIC_SITE": "prod"})
+    first = prepare_build(app, runner=runner, settings=dev)
+    second = prepare_build(app, runner=runner, settings=prod)
+    again = prepare_build(app, runner=runner, settings=dev)
+    assert len(runner.calls) == 2
+    assert first is not None and second is not None and again is not None
+    assert again.root == first.root != second.root and not again.built_now
+    assert BuildSettings.of_build(first.root) == dev and BuildSettings.of_build(second.root) == prod
+
+
+def test_only_the_most_recently_used_builds_are_kept(app: Path) -> None:
+    runner = FakeBuild(data=REAL_OUTPUT)
+    builds = [prepare_build(app, runner=runner, settings=BuildSettings(environment={"NEXT_PUBLIC_N": str(n)}))
+              for n in range(KEPT_BUILDS + 1)]
+    roots = [b.root for b in builds if b is not None]
+    assert [r.is_dir() for r in roots] == [False] + [True] * KEPT_BUILDS
 
 
 def test_a_changed_page_rebuilds(app: Path) -> None:
@@ -101,17 +130,19 @@ def test_always_mode_builds_every_time(app: Path) -> None:
 
 
 def test_failed_build_stops_with_the_log_tail_and_leaves_no_current_stamp(app: Path) -> None:
-    prepare_build(app, runner=FakeBuild(data=REAL_OUTPUT))
+    good = prepare_build(app, runner=FakeBuild(data=REAL_OUTPUT))
     (app / "app/page.js").write_text("syntax error here (\n")
     failing = FakeBuild(returncode=1, log="Creating an optimized production build\nSyntaxError: Unexpected token")
     with pytest.raises(OpenNextError, match=r"failed \(exit 1\)[\s\S]*SyntaxError: Unexpected token"):
         prepare_build(app, runner=failing)
-    assert not (app / ".open-next" / HASH_FILE).exists()
-    # Even after the source is restored, the stale build is not trusted without a rebuild.
+    assert not build_folder(app, source_hash(app)).exists()
+    with pytest.raises(OpenNextError, match="has no build of its current sources"):
+        prepare_build(app, "never", runner=failing)
+    # The sources restored are the sources of the earlier build: it is used again as it is.
     runner = FakeBuild(data=REAL_OUTPUT)
     (app / "app/page.js").write_text("export default function Home() { return 'hi'; }\n")
-    prepare_build(app, runner=runner)
-    assert len(runner.calls) == 1
+    restored = prepare_build(app, runner=runner)
+    assert not runner.calls and good is not None and restored is not None and restored.root == good.root
 
 
 def test_missing_output_file_after_a_build_is_a_clear_error(app: Path) -> None:
@@ -149,7 +180,7 @@ def test_never_mode_uses_the_existing_build_without_running_anything(app: Path) 
 
 
 def test_never_mode_without_a_build_is_a_clear_error(app: Path) -> None:
-    with pytest.raises(OpenNextError, match=r"open-next\.output\.json is missing"):
+    with pytest.raises(OpenNextError, match=r"has no build of its current sources [\s\S]* `infra build-site"):
         prepare_build(app, "never", runner=FakeBuild())
 
 
@@ -178,37 +209,6 @@ def test_without_node_modules_a_deploy_asks_for_npm_ci_and_an_offline_plan_gets_
     with pytest.raises(OpenNextError, match="run `npm ci`"):
         prepare_build(app, runner=FakeBuild(data=REAL_OUTPUT))
     assert prepare_build(app, offline=True, runner=FakeBuild(data=REAL_OUTPUT)) is None
-
-
-@pytest.mark.opennext
-@pytest.mark.skipif(
-    not (REAL_APP / ".open-next/open-next.output.json").is_file(),
-    reason="needs the real OpenNext build of app/web (.ci/run builds it first)",
-)
-def test_real_build_of_the_sample_site_matches_what_the_component_expects() -> None:
-    build = prepare_build(REAL_APP, "never")
-    assert build is not None
-    out = build.output
-    patterns = {b.pattern: b.origin for b in out.behaviors}
-    assert patterns["_next/image*"] == "imageOptimizer"
-    assert patterns["*"] == "default"
-    assert patterns["_next/*"] == "s3"
-    assert patterns["harbor.png"] == "s3"  # the image in public/
-    assert out.s3.origin_path == "_assets"
-    assert {c.to for c in out.s3.copy_} == {"_assets", "_cache"}
-    assert out.server.tag_cache == "dynamodb" and out.server.queue == "sqs"
-    assert out.server.streaming is True  # open-next.config.ts: the streaming wrapper
-    # sharp for the Lambda architecture, not the build machine's.
-    sharp = build.path(out.origins["imageOptimizer"].bundle) / "node_modules/@img"
-    assert (sharp / "sharp-linux-arm64").is_dir()
-    assert not (sharp / "sharp-linux-x64").exists()
-    # Prerendered pages went to the ISR cache that AssetSync uploads under _cache/.
-    assert list(build.path(".open-next/cache").rglob("*.cache"))
-    # The committed structure of the synthetic fixture still matches the real build.
-    real = json.loads((REAL_APP / ".open-next/open-next.output.json").read_text())
-    assert real["behaviors"] == REAL_OUTPUT["behaviors"]
-    assert real["origins"] == REAL_OUTPUT["origins"]
-    assert real["additionalProps"].keys() == REAL_OUTPUT["additionalProps"].keys()
 
 
 # -- same sources, same build -------------------------------------------------------------
@@ -324,55 +324,25 @@ def _tree(root: Path) -> dict[str, str]:
     return found
 
 
-@pytest.mark.opennext
-@pytest.mark.skipif(shutil.which("npm") is None, reason="needs Node.js with npm")
-@pytest.mark.skipif(
-    os.environ.get("HARBOR_TWO_BUILDS") != "1",
-    reason="two full OpenNext builds (about 5 minutes): run with HARBOR_TWO_BUILDS=1",
-)
-def test_two_clean_builds_of_unchanged_sources_give_identical_archives_and_assets(tmp_path: Path) -> None:
-    """Each build starts from a fresh copy (own node_modules, no .next), as CI does."""
-    from components.aws.asset_sync import SyncSource, scan
-    from components.aws.packaging import PackageSpec, collect, zip_bytes
-
-    settings = BuildSettings(environment={"NEXT_PUBLIC_HARBOR_SITE": "harbor two builds"})
-    results = []
-    for name in ("first", "second-clone"):  # different folders, different path lengths
-        app = tmp_path / name / "web"
-        shutil.copytree(REAL_APP, app, ignore=shutil.ignore_patterns("node_modules", ".next", ".open-next"))
-        subprocess.run(["npm", "ci", "--no-audit", "--no-fund", "--prefer-offline", "--loglevel=error"],
-                       cwd=app, check=True, timeout=600)
-        build = prepare_build(app, "always", settings=settings)
-        assert build is not None and build.built_now
-        out = build.output
-        archives = {
-            origin: hashlib.sha256(zip_bytes(collect(PackageSpec(build.path(o.bundle), runtime="nodejs22.x"))))
-            .hexdigest()
-            for origin, o in out.function_origins.items()
-        }
-        assets = {
-            key: local.sha256
-            for key, local in scan([SyncSource(directory=str(build.path(c.source)), prefix=c.to)
-                                    for c in out.s3.copy_]).items()
-        }
-        results.append((build.build_id, archives, assets, _tree(app / ".open-next")))
-    (first_id, first_archives, first_assets, first_tree), (second_id, *rest) = results
-    assert first_id == second_id
-    differing = sorted(k for k in first_tree.keys() | rest[2].keys() if first_tree.get(k) != rest[2].get(k))
-    assert differing == []           # every file of .open-next, named when one differs
-    assert rest[0] == first_archives  # server and image archives, byte for byte
-    assert rest[1] == first_assets    # the asset manifest the sync uploads
-
-
 # -- the program's build of app/web (planned as `infra build-site --stage dev` builds it) ----
+@dataclass(frozen=True)
+class ProgramBuild:
+    """The dev plan's server environment and the folder of the build it planned from."""
+
+    server_env: dict[str, Any]
+    root: Path
+
+
 @pytest.fixture(scope="module")
-def program_build() -> dict[str, Any]:
-    """Plan the real program for dev (building app/web if its build is stale); the server env."""
+def program_build() -> ProgramBuild:
+    """Plan the real program for dev (building app/web if its build is stale)."""
     from infra.harness import run_program
 
     plan = run_program(ROOT, "dev")
     server = next(r for r in plan.resources if r.name == "WebServer-function")
-    return server.inputs["environment"]["variables"]
+    sync = next(r for r in plan.resources if r.name == "Web-assets")
+    assets = Path(sync.inputs["sources"][0]["directory"])  # <build>/.open-next/assets
+    return ProgramBuild(server.inputs["environment"]["variables"], ROOT / assets.parent.parent)
 
 
 needs_program_build = pytest.mark.skipif(
@@ -383,9 +353,37 @@ needs_program_build = pytest.mark.skipif(
 
 @pytest.mark.opennext
 @needs_program_build
-def test_a_public_value_from_the_program_is_compiled_into_the_browser_bundle(program_build: dict[str, Any]) -> None:
-    value = program_build["NEXT_PUBLIC_HARBOR_SITE"]
-    chunks = REAL_APP / ".open-next/assets/_next/static/chunks"
+def test_real_build_of_the_sample_site_matches_what_the_component_expects(program_build: ProgramBuild) -> None:
+    root = program_build.root
+    assert root.parent == REAL_APP / ".harbor/opennext"
+    out = read_output(root)
+    patterns = {b.pattern: b.origin for b in out.behaviors}
+    assert patterns["_next/image*"] == "imageOptimizer"
+    assert patterns["*"] == "default"
+    assert patterns["_next/*"] == "s3"
+    assert patterns["harbor.png"] == "s3"  # the image in public/
+    assert out.s3.origin_path == "_assets"
+    assert {c.to for c in out.s3.copy_} == {"_assets", "_cache"}
+    assert out.server.tag_cache == "dynamodb" and out.server.queue == "sqs"
+    assert out.server.streaming is True  # open-next.config.ts: the streaming wrapper
+    # sharp for the Lambda architecture, not the build machine's.
+    sharp = root / out.origins["imageOptimizer"].bundle / "node_modules/@img"
+    assert (sharp / "sharp-linux-arm64").is_dir()
+    assert not (sharp / "sharp-linux-x64").exists()
+    # Prerendered pages went to the ISR cache that AssetSync uploads under _cache/.
+    assert list((root / ".open-next/cache").rglob("*.cache"))
+    # The committed structure of the synthetic fixture still matches the real build.
+    real = json.loads((root / ".open-next/open-next.output.json").read_text())
+    assert real["behaviors"] == REAL_OUTPUT["behaviors"]
+    assert real["origins"] == REAL_OUTPUT["origins"]
+    assert real["additionalProps"].keys() == REAL_OUTPUT["additionalProps"].keys()
+
+
+@pytest.mark.opennext
+@needs_program_build
+def test_a_public_value_from_the_program_is_compiled_into_the_browser_bundle(program_build: ProgramBuild) -> None:
+    value = program_build.server_env["NEXT_PUBLIC_HARBOR_SITE"]
+    chunks = program_build.root / ".open-next/assets/_next/static/chunks"
     badge = [p for p in chunks.rglob("*.js") if "harbor-site-badge" in p.read_text()]
     assert len(badge) == 1
     code = badge[0].read_text()
@@ -395,8 +393,8 @@ def test_a_public_value_from_the_program_is_compiled_into_the_browser_bundle(pro
 
 @pytest.mark.opennext
 @needs_program_build
-def test_the_sample_server_action_answers_through_the_built_server_handler(program_build: dict[str, Any]) -> None:
-    bundle = REAL_APP / ".open-next/server-functions/default"
+def test_the_sample_server_action_answers_through_the_built_server_handler(program_build: ProgramBuild) -> None:
+    bundle = program_build.root / ".open-next/server-functions/default"
     manifest = json.loads((bundle / ".next/server/server-reference-manifest.json").read_text())
     action = next(i for i, a in manifest["node"].items() if "app/hello/page" in a["workers"])
     env = {
@@ -416,3 +414,49 @@ def test_the_sample_server_action_answers_through_the_built_server_handler(progr
     answer = post(action)
     assert (answer["statusCode"], answer["location"]) == (303, "/hello?name=Ada")
     assert post("00" + action[2:])["location"] is None  # an unknown action runs nothing
+
+
+def _fingerprint(build: OpenNextBuild) -> tuple[str, dict[str, str], dict[str, str], dict[str, str]]:
+    """What a deploy compares: build id, function archives, the asset manifest, every file."""
+    from components.aws.asset_sync import SyncSource, scan
+    from components.aws.packaging import PackageSpec, collect, zip_bytes
+
+    out = build.output
+    archives = {
+        origin: hashlib.sha256(zip_bytes(collect(PackageSpec(build.path(o.bundle), runtime="nodejs22.x"))[1]))
+        .hexdigest()
+        for origin, o in out.function_origins.items()
+    }
+    assets = {
+        key: local.sha256
+        for key, local in scan([SyncSource(directory=str(build.path(c.source)), prefix=c.to)
+                                for c in out.s3.copy_]).items()
+    }
+    return build.build_id, archives, assets, _tree(build.root / ".open-next")
+
+
+@pytest.mark.opennext
+@needs_program_build
+@pytest.mark.skipif(
+    os.environ.get("HARBOR_TWO_BUILDS") != "1",
+    reason="one more full OpenNext build (about a minute): run with HARBOR_TWO_BUILDS=1 (.ci/run does)",
+)
+def test_two_clean_builds_of_unchanged_sources_give_identical_archives_and_assets(
+    program_build: ProgramBuild, tmp_path: Path
+) -> None:
+    """The program's build (CI's, from `infra build-site --stage dev`) against a clean build
+    of a fresh copy elsewhere, with the same settings: no .next cache, no earlier output."""
+    settings = BuildSettings.of_build(program_build.root)
+    first = prepare_build(REAL_APP, "never", settings=settings)
+    assert first is not None and first.root == program_build.root
+    copy = tmp_path / "elsewhere" / "web"  # the same folder name: builds run in /tmp/harbor-opennext/web
+    shutil.copytree(REAL_APP, copy, ignore=shutil.ignore_patterns(*SKIPPED_DIRS))
+    (copy / "node_modules").symlink_to(REAL_APP / "node_modules")  # the build copies it anyway
+    second = prepare_build(copy, "always", settings=settings)
+    assert second is not None and second.built_now and second.source_hash == first.source_hash
+    (first_id, first_archives, first_assets, first_tree), (second_id, *rest) = map(_fingerprint, (first, second))
+    assert second_id == first_id
+    differing = sorted(k for k in first_tree.keys() | rest[2].keys() if first_tree.get(k) != rest[2].get(k))
+    assert differing == []           # every file of .open-next, named when one differs
+    assert rest[0] == first_archives  # server and image archives, byte for byte
+    assert rest[1] == first_assets    # the asset manifest the sync uploads

@@ -374,7 +374,6 @@ class Nextjs(Component):
                 f"validate its certificate; set harbor:domain in Pulumi.{stage.name}.yaml or drop domain="
             )
         settings = _build_settings(owner, parsed)
-        _claim_build(owner, app, parsed.path, settings)
         try:
             build = prepare_build(Path(parsed.path), parsed.build, offline=_offline(), settings=settings)
         except OpenNextError as error:
@@ -1105,10 +1104,6 @@ def viewer_request_code(domain: DomainOptions | None) -> str:
     )
 
 
-# Which build settings each app folder is planned with, per program run.
-_build_claims: dict[tuple[int, str], tuple[App, BuildSettings, str]] = {}
-
-
 def _build_settings(owner: str, args: NextjsArgs) -> BuildSettings:
     """The build's settings; a public value that is not a plain string stops the plan."""
     environment: dict[str, str] = {}
@@ -1127,19 +1122,6 @@ def _build_settings(owner: str, args: NextjsArgs) -> BuildSettings:
         )
     except ValidationError as error:
         raise ComponentError(validation_message(owner, error)) from None
-
-
-def _claim_build(owner: str, app: App, path: str, settings: BuildSettings) -> None:
-    """One build per app folder: two sites of one folder must build it the same way."""
-    key = (id(app), path)
-    known = _build_claims.get(key)
-    if known is not None and known[0] is app and known[1] != settings:
-        raise ComponentError(
-            f"{owner}: {path} is already built for {known[2]} with other build settings "
-            "(plain-string environment, build_command or opennext_version); one folder holds "
-            "one build: give both sites the same settings, or each its own app folder"
-        )
-    _build_claims[key] = (app, settings, owner)
 
 
 def _response_fingerprint(function: aws.lambda_.Function) -> pulumi.Output[str]:

@@ -9,17 +9,24 @@ Example::
     build = prepare_build(Path("app/web"))            # mode "auto"
     build.output.behaviors[0].pattern                 # "_next/image*"
     build.path(build.output.origins["default"].bundle)
+    # app/web/.harbor/opennext/<hash>/.open-next/server-functions/default
+
+Where do builds go? Each build is kept by its *source hash* (every app file except
+``node_modules``/``.next``/``.open-next``/``.harbor``, the lockfile included, plus the
+:class:`BuildSettings`: OpenNext version, build command, build-time environment such as
+``NEXT_PUBLIC_*``) in ``<app>/.harbor/opennext/<first 16 hex digits>/.open-next``,
+stamped with the full hash and the settings. Two stages (or two programs) building
+one app folder with different public values each keep their own build, so switching
+between them never rebuilds; the :data:`KEPT_BUILDS` most recently used stay.
 
 When does it build? (``mode``)
 
-* ``"auto"`` (default): reuse ``.open-next/`` while the *source hash* (every app file
-  except ``node_modules``/``.next``/``.open-next``, the lockfile included, plus the
-  :class:`BuildSettings`: OpenNext version, build command, build-time environment such
-  as ``NEXT_PUBLIC_*``) equals the hash stamped in ``.open-next/.harbor-source-hash`` by
-  the last successful build; otherwise build. A changed page, lockfile or public value
-  rebuilds, an unchanged app plans in milliseconds.
-* ``"always"``: build every time. ``"never"``: the build must already exist (CI builds
-  first, then deploys); a missing output is an error.
+* ``"auto"`` (default): reuse the build of the current source hash when there is one;
+  otherwise build. A changed page, lockfile or public value builds, an unchanged app
+  plans in milliseconds.
+* ``"always"``: build every time. ``"never"``: use the build of the current source hash,
+  else one made elsewhere in the app's own ``.open-next`` (OpenNext run by hand); with
+  neither it is an error.
 
 An app whose dependencies are not installed (no ``node_modules``) cannot be built.
 A deploy stops with a message to run ``npm ci``; an offline plan (``infra plan`` on a
@@ -76,8 +83,11 @@ OPENNEXT_VERSION = "4.1.12"
 OUTPUT_DIR = ".open-next"
 OUTPUT_FILE = "open-next.output.json"
 HASH_FILE = ".harbor-source-hash"
+SETTINGS_FILE = ".harbor-build-settings.json"
+BUILDS_DIR = Path(".harbor") / "opennext"  # inside the app folder, one build per source hash
+KEPT_BUILDS = 4  # per app folder, least recently used removed first
 BUILD_TIMEOUT = 900  # seconds; a cold Next.js build with sharp's install is well under this
-SKIPPED_DIRS = frozenset({"node_modules", ".next", OUTPUT_DIR, ".git", ".turbo", ".vercel", ".sst"})
+SKIPPED_DIRS = frozenset({"node_modules", ".next", OUTPUT_DIR, ".harbor", ".git", ".turbo", ".vercel", ".sst"})
 
 BuildMode = Literal["auto", "always", "never"]
 Runner = Callable[..., subprocess.CompletedProcess]
@@ -331,15 +341,25 @@ class BuildSettings(BaseModel):
         """The settings as one stable line for the source hash."""
         return json.dumps(self.model_dump(), sort_keys=True)
 
+    @classmethod
+    def of_build(cls, root: Path) -> BuildSettings:
+        """The settings a build in ``root`` (see :func:`build_folder`) was made with."""
+        return cls.model_validate_json((root / OUTPUT_DIR / SETTINGS_FILE).read_text())
+
 
 @dataclass(frozen=True)
 class OpenNextBuild:
-    """A usable build: the app folder, its parsed output and the source hash it came from."""
+    """A usable build: the app folder, its parsed output and the source hash it came from.
+
+    ``root`` holds the build's ``.open-next`` folder: ``<app>/.harbor/opennext/<hash>`` for
+    a build made here, the app folder itself for one made elsewhere (``build="never"``).
+    """
 
     app_dir: Path
     output: OpenNextOutput
     source_hash: str
     built_now: bool
+    root: Path
 
     @property
     def build_id(self) -> str:
@@ -350,7 +370,12 @@ class OpenNextBuild:
         """A path from the output file (relative to the app folder) made absolute."""
         # Normalised, not resolved: an app folder reached through a symlink (an example
         # project linking a shared app) stays inside the project that links it.
-        return Path(os.path.normpath(self.app_dir / relative))
+        return Path(os.path.normpath(self.root / relative))
+
+
+def build_folder(app_dir: Path, source: str) -> Path:
+    """Where the build of these sources and settings is kept (its ``.open-next`` inside)."""
+    return app_dir / BUILDS_DIR / source[:16]
 
 
 def build_id_for(source: str) -> str:
@@ -499,8 +524,10 @@ def run_build(
     runner: Runner | None = None,
     settings: BuildSettings | None = None,
     source: str | None = None,
-) -> None:
-    """Run the OpenNext build in ``app_dir``; a failure raises with the log's tail."""
+) -> Path:
+    """Run the OpenNext build of ``app_dir``; returns its folder (see :func:`build_folder`).
+
+    A failure raises with the log's tail."""
     if runner is None and shutil.which("npx") is None:
         raise OpenNextError(
             f"building {app_dir} needs Node.js 20+ with npx on PATH; install Node.js, or build "
@@ -508,22 +535,48 @@ def run_build(
         )
     settings = settings or BuildSettings()
     source = source or source_hash(app_dir, settings)
-    stamp = app_dir / OUTPUT_DIR / HASH_FILE
-    stamp.unlink(missing_ok=True)  # a failed build must not leave the old stamp looking current
     if runner is not None:  # a stand-in build (tests): runs in place
+        shutil.rmtree(app_dir / OUTPUT_DIR, ignore_errors=True)
         _build_in(app_dir, app_dir, runner, settings, source)
-        return
+        return _install(app_dir, app_dir / OUTPUT_DIR, settings, source)
     with staged(app_dir) as folder:
         _build_in(app_dir, folder, subprocess.run, settings, source)
-        built = folder / OUTPUT_DIR
-        if not built.is_dir():
-            raise OpenNextError(
-                f"the OpenNext build of {app_dir} wrote no {OUTPUT_DIR} folder; read its log with "
-                f"`npx --yes @opennextjs/aws@{settings.opennext_version} build` in {app_dir}"
-            )
-        normalise(built)
-        shutil.rmtree(app_dir / OUTPUT_DIR, ignore_errors=True)
-        shutil.move(str(built), str(app_dir / OUTPUT_DIR))
+        return _install(app_dir, folder / OUTPUT_DIR, settings, source)
+
+
+def _install(app_dir: Path, built: Path, settings: BuildSettings, source: str) -> Path:
+    """Move a finished build to its folder (see :func:`build_folder`), stamped; returns it.
+
+    The folder appears whole or not at all: a failed or interrupted build leaves none.
+    """
+    if not (built / OUTPUT_FILE).is_file():
+        raise OpenNextError(
+            f"{OUTPUT_FILE} is missing after the OpenNext build of {app_dir}; run `npx --yes "
+            f"@opennextjs/aws@{settings.opennext_version} build` in {app_dir} and read its log"
+        )
+    normalise(built)
+    (built / HASH_FILE).write_text(source + "\n")
+    (built / SETTINGS_FILE).write_text(json.dumps(settings.model_dump(), indent=2, sort_keys=True) + "\n")
+    target = build_folder(app_dir, source)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    incoming = target.parent / f".incoming-{target.name}-{os.getpid()}"
+    shutil.rmtree(incoming, ignore_errors=True)
+    incoming.mkdir()
+    shutil.move(str(built), str(incoming / OUTPUT_DIR))
+    shutil.rmtree(target, ignore_errors=True)
+    incoming.rename(target)
+    _prune_builds(target.parent, keep=target)
+    return target
+
+
+def _prune_builds(store: Path, keep: Path) -> None:
+    """Keep the :data:`KEPT_BUILDS` most recently used builds of an app folder."""
+    builds = sorted(
+        (p for p in store.iterdir() if p.is_dir() and not p.name.startswith(".")),
+        key=lambda p: p.stat().st_mtime, reverse=True,
+    )
+    for old in [p for p in builds if p != keep][KEPT_BUILDS - 1:]:
+        shutil.rmtree(old, ignore_errors=True)
 
 
 # Route manifests Next.js writes in the order its build workers finish; only lookups read them.
@@ -620,11 +673,21 @@ def _prepare_locked(
     app_dir: Path, mode: BuildMode, *, offline: bool, runner: Runner | None, settings: BuildSettings
 ) -> OpenNextBuild | None:
     current = source_hash(app_dir, settings)
-    stamp = app_dir / OUTPUT_DIR / HASH_FILE
+    folder = build_folder(app_dir, current)
+    stamp = folder / OUTPUT_DIR / HASH_FILE
     fresh = stamp.is_file() and stamp.read_text().strip() == current
-    output_file = app_dir / OUTPUT_DIR / OUTPUT_FILE
-    if mode == "never" or (mode == "auto" and fresh and output_file.is_file()):
-        return OpenNextBuild(app_dir, read_output(app_dir), current, built_now=False)
+    if mode != "always" and fresh:
+        with contextlib.suppress(OSError):
+            os.utime(folder)  # recently used: pruned last
+        return OpenNextBuild(app_dir, read_output(folder), current, built_now=False, root=folder)
+    if mode == "never":  # a build made elsewhere, in the app's own .open-next
+        if not (app_dir / OUTPUT_DIR / OUTPUT_FILE).is_file():
+            raise OpenNextError(
+                f"build='never', but {app_dir} has no build of its current sources and settings "
+                f"(source hash {current[:16]}) and no {OUTPUT_DIR}/{OUTPUT_FILE} of its own; run "
+                "`infra build-site --stage STAGE` first, or let the deploy build (build='auto')"
+            )
+        return OpenNextBuild(app_dir, read_output(app_dir), current, built_now=False, root=app_dir)
     if not (app_dir / "node_modules").is_dir():
         if offline:
             return None
@@ -632,8 +695,6 @@ def _prepare_locked(
             f"{app_dir} has no node_modules: run `npm ci` in {app_dir} before deploying "
             "(the build needs the app's dependencies)"
         )
-    run_build(app_dir, runner, settings, current)
-    output = read_output(app_dir)
-    stamp.write_text(current + "\n")
-    return OpenNextBuild(app_dir, output, current, built_now=True)
+    folder = run_build(app_dir, runner, settings, current)
+    return OpenNextBuild(app_dir, read_output(folder), current, built_now=True, root=folder)
 
