@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from opennext_fixture import REAL_OUTPUT, output, write_app
+from opennext_fixture import REAL_OUTPUT, output, write_app, write_build
 
 from components.aws.dynamo import Dynamo
 from components.aws.nextjs import CACHE_KEY_HEADER, CACHING_OPTIMIZED, Nextjs, viewer_request_code
@@ -338,7 +338,7 @@ def test_broken_app_folder_is_a_clear_error(build: Build, site: Path) -> None:
 
 def test_missing_output_file_is_a_clear_error(build: Build, site: Path) -> None:
     (site / ".open-next/open-next.output.json").unlink()
-    with pytest.raises(ComponentError, match=r"open-next\.output\.json is missing"):
+    with pytest.raises(ComponentError, match=r"has no build of its current sources and settings"):
         build(web())
 
 
@@ -627,13 +627,39 @@ def test_public_values_are_build_settings_and_server_only_outputs_are_not(build:
     assert trigger(NEXT_PUBLIC_SITE="a") == build_id_for(source_hash(site, expected))
 
 
-def test_two_sites_building_one_folder_differently_are_refused(build: Build, site: Path) -> None:
-    def body() -> None:
-        Nextjs("Web", path="app/web", build="never", environment={"NEXT_PUBLIC_SITE": "web"})
-        Nextjs("Admin", path="app/web", build="never", environment={"NEXT_PUBLIC_SITE": "admin"})
+def test_two_sites_of_one_folder_with_different_public_values_each_get_their_own_build(
+    build: Build, site: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import subprocess
 
-    with pytest.raises(ComponentError, match=r"Nextjs 'Admin': app/web is already built for Nextjs 'Web'"):
-        build(body)
+    from components.aws import opennext
+
+    (site / "node_modules").mkdir()
+    monkeypatch.setattr(opennext.shutil, "which", lambda _: "/usr/bin/npx")
+    built: list[str] = []
+
+    def fake_build(command: list[str], cwd: Path, env: dict[str, str], **_: Any) -> subprocess.CompletedProcess:
+        built.append(env["NEXT_PUBLIC_SITE"])
+        write_build(Path(cwd))
+        return subprocess.CompletedProcess(command, 0, stdout="", stderr="")
+
+    monkeypatch.setattr(opennext.subprocess, "run", fake_build)
+
+    def body() -> None:
+        Nextjs("Web", path="app/web", environment={"NEXT_PUBLIC_SITE": "web"})
+        Nextjs("Admin", path="app/web", environment={"NEXT_PUBLIC_SITE": "admin"})
+
+    plan = build(body)
+    assert built == ["web", "admin"]
+    directories = {r.name: r.inputs["sources"][0]["directory"] for r in plan.resources if r.name.endswith("-assets")}
+    settings = {name: BuildSettings(environment={"NEXT_PUBLIC_SITE": value})
+                for name, value in (("Web", "web"), ("Admin", "admin"))}
+    assert directories == {
+        f"{name}-assets": f"app/web/.harbor/opennext/{source_hash(site, s)[:16]}/.open-next/assets"
+        for name, s in settings.items()
+    }
+    build(body)  # planned again (another stage, another run): both builds are reused
+    assert built == ["web", "admin"]
 
 
 def test_server_options_reach_the_server_function(build: Build, site: Path) -> None:
