@@ -8,7 +8,7 @@ of different names and depths, each with an empty build cache (one inside the co
 one elsewhere through ``HARBOR_CACHE_DIR``), in separate processes, and compares
 every resource: type, parent, inputs (archives by the SHA-256 of their bytes, which
 is all the engine compares), protection and the stack outputs. The Next.js sites are
-planned when ``app/web/.open-next`` is built; the copies then share that build.
+planned when ``app/web`` has builds (``app/web/.harbor/opennext``); the copies get them.
 
 The two-copy test builds everything twice from nothing (about 10 CPU seconds), so it
 runs where ``HARBOR_CHURN=1`` is set, as ``.ci/run`` does after building the sites; the
@@ -35,6 +35,7 @@ import pytest
 from infra.harness import run_mocked
 
 ROOT = Path(__file__).resolve().parent.parent
+SITE_BUILDS = Path("app/web/.harbor/opennext")  # the Next.js builds, one per source hash
 STAGES = os.environ.get("HARBOR_CHURN_STAGES", "prod").split()
 
 # Runs in each copy, with that copy's own code first on the path: the plan as JSON, with
@@ -204,9 +205,9 @@ def _copy_working_tree(destination: Path) -> None:
             target = destination / name
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source, target)
-    build = ROOT / "app" / "web" / ".open-next"
-    if build.is_dir():
-        shutil.copytree(build, destination / "app" / "web" / ".open-next", symlinks=True)
+    builds = ROOT / SITE_BUILDS
+    if builds.is_dir():
+        shutil.copytree(builds, destination / SITE_BUILDS, symlinks=True)
 
 
 def _start_plan(copy: Path, stage: str, cache: Path | None) -> subprocess.Popen:
@@ -238,6 +239,6 @@ def test_two_fresh_copies_with_empty_caches_plan_identical_inputs(tmp_path, stag
     functions = [r for r in plans[0]["resources"] if r["type"] == "aws:lambda/function:Function"]
     assert functions and all("archive-sha256" in json.dumps(f["inputs"]) or "secret-sha256" in json.dumps(f["inputs"])
                              for f in functions)
-    if (ROOT / "app" / "web" / ".open-next").is_dir():
+    if (ROOT / SITE_BUILDS).is_dir():
         assert any(r["type"].endswith("Nextjs") for r in plans[0]["resources"]), "sites were built but not planned"
     assert plan_differences(*plans) == []
