@@ -1,6 +1,7 @@
 """``infra build-site``: build Next.js apps with OpenNext the way a deploy would.
 
-Reuses a build while the app's sources, lockfile and build settings are unchanged (see
+Reuses a build while the app's sources, lockfile and build settings are unchanged; each
+combination keeps its own build in ``<app>/.harbor/opennext/<source hash>`` (see
 ``components.aws.opennext``). CI runs it before the tests so plans use a real build.
 
     infra build-site --stage dev          # every site of the program, with its settings
@@ -70,8 +71,8 @@ def _run(args: argparse.Namespace) -> int:
     state = "built" if build.built_now else "reused (sources unchanged)"
     routes = ", ".join(f"{b.pattern}->{b.origin}" for b in build.output.behaviors)
     print(
-        f"{build.app_dir}: {state}; source hash {build.source_hash[:12]}, build id {build.build_id}\n"
-        f"behaviours: {routes}"
+        f"{build.app_dir}: {state}; source hash {build.source_hash[:16]}, build id {build.build_id}\n"
+        f"output: {build.path('.open-next')}\nbehaviours: {routes}"
     )
     return 0
 

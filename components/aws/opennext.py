@@ -441,9 +441,12 @@ def _link_or_copy(source: str, destination: str) -> None:
 
 
 def source_hash(app_dir: Path, settings: BuildSettings | None = None) -> str:
-    """Hash of the app's sources, lockfile and build settings (not dependencies or output)."""
+    """Hash of the app's sources, lockfile and build settings (not dependencies or output),
+    and of the preload harbor builds with."""
     settings = settings or BuildSettings()
-    digest = hashlib.sha256(f"opennext\n{settings.fingerprint()}\n".encode())
+    # The preload is how harbor builds: a new one is a new build of the same sources.
+    builder = hashlib.sha256(PRELOAD_SCRIPT.encode()).hexdigest()
+    digest = hashlib.sha256(f"opennext\n{settings.fingerprint()}\n{builder}\n".encode())
     for root, dirs, files in os.walk(app_dir):
         dirs[:] = sorted(d for d in dirs if d not in SKIPPED_DIRS)
         for name in sorted(files):
