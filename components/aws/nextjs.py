@@ -18,8 +18,10 @@ What it builds, from ``.open-next/open-next.output.json`` (see ``components.aws.
 
 * the build itself, with every plain-string ``environment`` value (``NEXT_PUBLIC_*``
   reach the browser bundle this way) and ``build_command``/``opennext_version`` in its
-  source hash: change one and the site rebuilds. The build id follows that hash, so an
-  unchanged app rebuilt on a clean machine gives byte-identical archives and assets.
+  source hash: change one and the site rebuilds. Each hash keeps its own build, so two
+  sites (or stages) of one app folder with different public values never rebuild each
+  other's. The build id follows that hash, so an unchanged app rebuilt on a clean
+  machine gives byte-identical archives and assets.
   A ``NEXT_PUBLIC_*`` value only known after a deploy (an Output) stops the plan.
 * a private assets bucket (all public access blocked, encrypted, TLS only) that only
   this distribution can read, through an S3 origin access control; the build's files
