@@ -351,6 +351,7 @@ def test_failed_build_stops_the_program_with_the_build_log(
 
     (site / "node_modules").mkdir()
     monkeypatch.setattr(opennext.shutil, "which", lambda _: "/usr/bin/npx")
+    monkeypatch.setattr(opennext, "STAGING_ROOT", site.parent.parent / "staging")  # not real builds' folder
 
     def failing(command: list[str], **_: Any) -> subprocess.CompletedProcess:
         return subprocess.CompletedProcess(command, 1, stdout="Type error: boom", stderr="")
@@ -636,6 +637,7 @@ def test_two_sites_of_one_folder_with_different_public_values_each_get_their_own
 
     (site / "node_modules").mkdir()
     monkeypatch.setattr(opennext.shutil, "which", lambda _: "/usr/bin/npx")
+    monkeypatch.setattr(opennext, "STAGING_ROOT", site.parent.parent / "staging")  # not real builds' folder
     built: list[str] = []
 
     def fake_build(command: list[str], cwd: Path, env: dict[str, str], **_: Any) -> subprocess.CompletedProcess:

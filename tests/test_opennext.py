@@ -25,6 +25,7 @@ from components.aws.opennext import (
     PRELOAD_SCRIPT,
     PREVIEW_KEYS_VARIABLE,
     SKIPPED_DIRS,
+    STABLE_IDS_VARIABLE,
     WRAPPER_CONFIG,
     BuildSettings,
     OpenNextBuild,
@@ -256,6 +257,7 @@ def test_the_build_gets_its_id_keys_and_public_values_from_the_sources(
     assert env[BUILD_ID_VARIABLE] == build.build_id == build_id_for(source_hash(app, settings))
     assert len(build.build_id) == 20 and "ad" not in build.build_id
     assert len(base64.b64decode(env["NEXT_SERVER_ACTIONS_ENCRYPTION_KEY"])) == 32  # AES-256
+    assert env[STABLE_IDS_VARIABLE] == "1"  # module ids from module names (the preload's plugin)
     assert set(json.loads(env[PREVIEW_KEYS_VARIABLE])) == {
         "previewModeId", "previewModeSigningKey", "previewModeEncryptionKey"}
     preload = app / "node_modules" / PRELOAD_FILE

@@ -407,12 +407,14 @@ def build_environment(source: str, settings: BuildSettings) -> dict[str, str]:
 
 
 @contextlib.contextmanager
-def staged(app_dir: Path, root: Path = STAGING_ROOT) -> Iterator[Path]:
-    """A copy of the app at ``root/<name>`` (the same path on every machine), for one build.
+def staged(app_dir: Path, root: Path | None = None) -> Iterator[Path]:
+    """A copy of the app at ``root/<name>`` (default :data:`STAGING_ROOT`, the same path on
+    every machine), for one build.
 
     Sources are copied, ``node_modules`` hard-linked (copied across file systems); the
     copy is removed afterwards. A lock keeps two builds of same-named apps apart.
     """
+    root = root or STAGING_ROOT
     root.mkdir(parents=True, exist_ok=True)
     target = root / app_dir.name
     with (root / f"{app_dir.name}.lock").open("w") as handle:
