@@ -180,6 +180,13 @@ def test_never_mode_uses_the_existing_build_without_running_anything(app: Path) 
     assert [b.pattern for b in build.output.behaviors][:2] == ["_next/image*", "_next/data/*"]
 
 
+def test_never_mode_does_not_take_an_old_stamped_build_of_other_sources(app: Path) -> None:
+    write_build(app)
+    (app / ".open-next" / HASH_FILE).write_text("0" * 64 + "\n")
+    with pytest.raises(OpenNextError, match="has no build of its current sources"):
+        prepare_build(app, "never", runner=FakeBuild())
+
+
 def test_never_mode_without_a_build_is_a_clear_error(app: Path) -> None:
     with pytest.raises(OpenNextError, match=r"has no build of its current sources [\s\S]* `infra build-site"):
         prepare_build(app, "never", runner=FakeBuild())

@@ -686,7 +686,10 @@ def _prepare_locked(
             os.utime(folder)  # recently used: pruned last
         return OpenNextBuild(app_dir, read_output(folder), current, built_now=False, root=folder)
     if mode == "never":  # a build made elsewhere, in the app's own .open-next
-        if not (app_dir / OUTPUT_DIR / OUTPUT_FILE).is_file():
+        # One harbor stamped there (before builds were kept per hash) is of other sources.
+        old_stamp = app_dir / OUTPUT_DIR / HASH_FILE
+        stale = old_stamp.is_file() and old_stamp.read_text().strip() != current
+        if stale or not (app_dir / OUTPUT_DIR / OUTPUT_FILE).is_file():
             raise OpenNextError(
                 f"build='never', but {app_dir} has no build of its current sources and settings "
                 f"(source hash {current[:16]}) and no {OUTPUT_DIR}/{OUTPUT_FILE} of its own; run "
