@@ -50,6 +50,11 @@ source hash, without touching the app's ``next.config``:
 * the folder: webpack's module ids and Next.js's server-action ids hash absolute paths,
   so the build runs in a fixed folder, ``/tmp/harbor-opennext/<app folder name>`` (the
   sources copied, ``node_modules`` hard-linked), and its ``.open-next`` is moved back.
+* the module ids: webpack's "deterministic" ids hash each module's name, but settle two
+  names hashing alike in module-graph order, which follows the order Next.js's parallel
+  entry additions finish; now and then two ids in a server chunk came out swapped. The
+  preload wraps ``next/dist/build/webpack-config`` so every compilation (client, server,
+  edge) assigns ids with a plugin that sorts modules by name first.
 
 The two keys protect draft-mode cookies and values closed over by server actions, so
 they are derived (HMAC-SHA256) from ``HARBOR_NEXT_BUILD_SECRET`` when the environment
