@@ -746,3 +746,131 @@ def test_container_image_functions_are_named_as_not_running_locally(tmp_path, mo
     images = sorted(spec.label for spec in app.functions.values() if spec.image)
     assert images == ["ReggieDbMigrator", "ReggieValuation"]
     assert all(".dkr.ecr." in spec.image for spec in app.functions.values() if spec.image)
+
+
+def test_shell_says_in_one_line_that_pulumi_is_not_logged_in(deployed, monkeypatch, capfd):
+    from infra.cli import main
+
+    monkeypatch.setenv("FAKE_PULUMI_ERROR",
+                       "error: PULUMI_ACCESS_TOKEN must be set for login during non-interactive CLI sessions")
+    assert main(["shell", "--stage", "prod", "--", sys.executable, "-c", "print('ran')"]) == 2
+    out, err = capfd.readouterr()
+    assert (out, err.strip().splitlines()) == ("", [
+        "error: could not read stage 'prod''s outputs with pulumi: PULUMI_ACCESS_TOKEN must be set for login "
+        "during non-interactive CLI sessions"
+    ])
+
+
+def test_shell_against_a_deployed_stage_drops_what_an_enclosing_dev_shell_set(deployed, monkeypatch, capfd):
+    # Run from inside `infra shell --stage alice`: its local endpoint, test keys and links stay out.
+    from infra.cli import main
+
+    for name in [k for k in os.environ if k.startswith(("AWS_", "SST_"))]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:4009")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("SST_RESOURCE_Notes", json.dumps({"name": "harbor-alice-Notes"}))
+    monkeypatch.setenv("AWS_PROFILE", "mine")
+    script = ("import os; print(sorted(k for k in os.environ if k.startswith(('SST_', 'AWS_'))))")
+    assert main(["shell", "--stage", "prod", "--", sys.executable, "-c", script]) == 0
+    assert capfd.readouterr().out.strip() == str([
+        "AWS_DEFAULT_REGION", "AWS_PROFILE", "AWS_REGION", "SST_RESOURCE_App", "SST_RESOURCE_Database",
+        "SST_RESOURCE_Table",
+    ])
+
+
+# -- recovery after a killed infra dev -------------------------------------------------------------
+
+
+def _postgres(folder: Path, port: int) -> Any:
+    from infra.dev.functions import LogStream
+    from infra.dev.model import ClusterSpec
+    from infra.dev.postgres import LocalPostgres, find_binaries
+
+    binaries = find_binaries()
+    if binaries is None:
+        pytest.skip("PostgreSQL is not installed")
+    spec = ClusterSpec("Database", "harbor-k-database", "postgres", "postgres", "arn", "db", "db", [])
+    return LocalPostgres(spec, folder, port, binaries, LogStream(io.StringIO()))
+
+
+def test_restart_stops_the_postgres_a_killed_dev_left_and_clears_a_reused_lock():
+    root = tempfile.mkdtemp(prefix="harbor-dev-")
+    os.chmod(root, 0o755)  # as root, PostgreSQL runs as 'postgres' and must reach its folder
+    try:
+        _restart_after_a_crash(Path(root))
+    finally:
+        subprocess.run(["rm", "-rf", root], check=False)
+
+
+def _restart_after_a_crash(tmp_path: Path) -> None:
+    from infra.dev.postgres import recover
+
+    port = _free_block(1)
+    left = _postgres(tmp_path / "db", port)
+    left.start()  # stands for the server of an infra dev killed without its kernel's help
+    orphan = int((left.data / "postmaster.pid").read_text().split()[0])
+    said: list[str] = []
+    try:
+        recover(left.data, said.append)
+        deadline = time.monotonic() + 10
+        while left._process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert left._process.poll() is not None
+        assert said == [f"stopping the PostgreSQL (pid {orphan}) an earlier infra dev left running on {left.data}"]
+
+        # The lock of a server killed outright, its process id now another program's.
+        other = subprocess.Popen(["sleep", "60"])
+        try:
+            (left.data / "postmaster.pid").write_text(f"{other.pid}\n{left.data}\n")
+            said.clear()
+            recover(left.data, said.append)
+            assert said == [f"removing a stale PostgreSQL lock in {left.data} (its process id {other.pid} now "
+                            "belongs to another program)"]
+            again = _postgres(tmp_path / "db", port)
+            again.start()
+            again.stop()
+        finally:
+            other.kill()
+            other.wait()
+    finally:
+        left.stop()
+
+
+SLOW_PARENT = '''
+import io, sys, threading, time
+from pathlib import Path
+from infra.dev.functions import FunctionHost, LogStream
+from infra.dev.model import FunctionSpec
+
+spec = FunctionSpec(name="harbor-k-Slow", label="Slow", handler="slow.handler", runtime="python3.12",
+                    timeout=600, memory=128, archive=None, environment={}, links={})
+host = FunctionHost(spec, Path(sys.argv[1]), {"PATH": "/usr/bin:/bin"}, LogStream(io.StringIO()))
+threading.Thread(target=host.invoke, args=({},), daemon=True).start()
+while host.pid is None:
+    time.sleep(0.05)
+print(host.pid, flush=True)
+time.sleep(600)
+'''
+
+
+def test_a_function_busy_in_an_invocation_ends_when_infra_dev_is_killed(tmp_path):
+    (tmp_path / "slow.py").write_text("import time\n\ndef handler(event, context):\n    time.sleep(600)\n")
+    parent = subprocess.Popen([sys.executable, "-c", SLOW_PARENT, str(tmp_path)], cwd=ROOT,
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert parent.stdout is not None
+        runtime = int(parent.stdout.readline())
+        time.sleep(1)  # the handler is in its sleep now
+        assert _alive(runtime)
+        parent.kill()
+        parent.wait(timeout=10)
+        deadline = time.monotonic() + 10
+        while _alive(runtime) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not _alive(runtime), _command(runtime)
+    finally:
+        parent.kill()
+        with contextlib.suppress(OSError, ValueError, NameError):
+            os.kill(runtime, signal.SIGKILL)

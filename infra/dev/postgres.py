@@ -8,10 +8,16 @@ and in the embedded Secrets Manager under the link's ``secretArn``.
 
 PostgreSQL refuses to run as root; as root (CI containers) the server runs as the
 ``postgres`` user the package creates.
+
+After a crash, :func:`recover` clears what the killed ``infra dev`` left in the data
+folder before the ports are checked: its own server still running (stopped cleanly),
+or a ``postmaster.pid`` naming a process id the system has since given to another
+program (PostgreSQL would refuse to start, taking it for a second server).
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import glob
 import os
@@ -22,6 +28,7 @@ import signal
 import subprocess
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from infra.dev.children import ending_with_supervisor
@@ -29,6 +36,49 @@ from infra.dev.functions import LogStream
 from infra.dev.model import ClusterSpec, DevError
 
 READY = "database system is ready to accept connections"
+ORPHAN_STOP_SECONDS = 30
+
+
+def _command_line(pid: int) -> list[str] | None:
+    """A running process's arguments (None when it is gone, a zombie, or unknown here)."""
+    try:
+        if Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z":
+            return None
+        return Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
+    except (OSError, IndexError):
+        return None
+
+
+def recover(data: Path, say: Callable[[str], None]) -> None:
+    """Make ``data`` startable after a killed ``infra dev``; nothing to do after a clean stop.
+
+    The lock file's first line is the server's process id. A server of ours still running
+    on this folder (left by an ``infra dev`` that could not stop it) gets PostgreSQL's
+    fast shutdown; a lock naming a live process that is not that server is stale and goes.
+    """
+    lock = data / "postmaster.pid"
+    try:
+        pid = int(lock.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return
+    if not Path("/proc/self/cmdline").exists():
+        return  # no way to tell here; PostgreSQL's own check decides
+    arguments = _command_line(pid)
+    if arguments is None:
+        return  # the process is gone: PostgreSQL removes a stale lock itself
+    ours = Path(arguments[0]).name == "postgres" and str(data) in arguments
+    if not ours:
+        say(f"removing a stale PostgreSQL lock in {data} (its process id {pid} now belongs to another program)")
+        lock.unlink(missing_ok=True)
+        return
+    say(f"stopping the PostgreSQL (pid {pid}) an earlier infra dev left running on {data}")
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGINT)  # fast shutdown: clean, and it ends the server's own children
+    deadline = time.monotonic() + ORPHAN_STOP_SECONDS
+    while _command_line(pid) is not None and time.monotonic() < deadline:
+        time.sleep(0.1)
+    if _command_line(pid) is not None:
+        raise DevError(f"PostgreSQL (pid {pid}) left running on {data} did not stop; end it with kill {pid}")
 
 
 def find_binaries() -> Path | None:

@@ -17,6 +17,7 @@ import json
 import logging
 import os
 import sys
+import threading
 import time
 import traceback
 from typing import Any
@@ -47,8 +48,21 @@ def _error(exc: BaseException) -> dict[str, Any]:
     }
 
 
+def _end_with_parent(parent: int) -> None:
+    """Exit when ``infra dev`` is gone, even in the middle of a long invocation.
+
+    A closed stdin ends the process between invocations; a handler busy for minutes
+    would otherwise outlive a killed ``infra dev`` until its timeout.
+    """
+    while True:
+        time.sleep(1)
+        if os.getppid() != parent:
+            os._exit(1)
+
+
 def main(argv: list[str]) -> int:
     source, handler = argv[0], argv[1]
+    threading.Thread(target=_end_with_parent, args=(os.getppid(),), daemon=True).start()
     results = os.fdopen(int(os.environ["HARBOR_DEV_RESULT_FD"]), "w", buffering=1)
     sys.path.insert(0, source)
     if os.environ.get("HARBOR_DEV_FALLBACK_PATH"):

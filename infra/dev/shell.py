@@ -51,7 +51,13 @@ def deployed_environment(program_dir: Path, stage: str) -> dict[str, str]:
     project = project_name(program_dir)
     links = deployed_links(program_dir, stage)
     settings = read_stage_file(program_dir, stage)
-    environment = dict(os.environ)
+    # Run from inside another infra shell, the environment already points at some stage
+    # (its links, a local AWS endpoint and test keys): none of that may leak into this one.
+    environment = {
+        k: v for k, v in os.environ.items()
+        if not k.startswith(("SST_", "AWS_ENDPOINT_URL"))
+        and not (k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY") and v == "testing")
+    }
     region = settings.get(f"{project}:region") or settings.get("aws:region")
     if region:
         environment["AWS_REGION"] = environment["AWS_DEFAULT_REGION"] = str(region)

@@ -76,7 +76,7 @@ class DevSession:
         from infra.dev.api import ApiServer
         from infra.dev.control import ControlDesk
         from infra.dev.nextdev import NextDev
-        from infra.dev.postgres import LocalPostgres, find_binaries
+        from infra.dev.postgres import LocalPostgres, find_binaries, recover
         from infra.dev.schedules import Scheduler, jobs_from_plan
         from infra.dev.workers import QueuePoller, StreamPoller, TopicSubscriber
 
@@ -103,6 +103,8 @@ class DevSession:
         for site, port in site_ports:
             check_port(port, site.label.lower())
         for cluster, port in database_ports:
+            # A killed infra dev may have left its server running on this folder, holding the port.
+            recover(self.store.path / "postgres" / cluster.label / "data", self.log.write)
             check_port(port, cluster.label.lower())
         check_port(aws_port, "aws")
 
