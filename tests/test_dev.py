@@ -874,3 +874,45 @@ def test_a_function_busy_in_an_invocation_ends_when_infra_dev_is_killed(tmp_path
         parent.kill()
         with contextlib.suppress(OSError, ValueError, NameError):
             os.kill(runtime, signal.SIGKILL)
+
+
+def test_shell_against_a_stage_that_assumes_a_role_passes_that_roles_credentials(deployed, monkeypatch, capfd):
+    # As the stage's provider does: the role's temporary keys, not the profile beside them.
+    from moto.server import ThreadedMotoServer
+
+    from infra.cli import main
+
+    program = deployed / "program"
+    program.mkdir()
+    (program / "Pulumi.yaml").write_text("name: harbor\nruntime: python\n")
+    (program / "Pulumi.ops.yaml").write_text(
+        "config:\n  harbor:region: eu-west-1\n  aws:region: eu-west-1\n  harbor:awsProfile: ops\n"
+        "  harbor:awsAssumeRole:\n    roleArn: arn:aws:iam::123456789012:role/deploy\n"
+    )
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=_free_block(1), verbose=False)
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        for name in [k for k in os.environ if k.startswith(("AWS_", "SST_"))]:
+            monkeypatch.delenv(name)
+        monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://{host}:{port}")  # STS answers from here
+        monkeypatch.setenv("AWS_CONFIG_FILE", str(deployed / "config"))
+        (deployed / "config").write_text("[profile ops]\nregion = eu-west-1\n"
+                                         "aws_access_key_id = AKIAOPSKEYS\naws_secret_access_key = ops\n")
+        script = ("import os; print(os.environ['AWS_ACCESS_KEY_ID'][:4], bool(os.environ['AWS_SESSION_TOKEN']), "
+                  "os.environ.get('AWS_PROFILE'), os.environ['AWS_REGION'])")
+        assert main(["shell", "--stage", "ops", "--program", str(program), "--", sys.executable, "-c", script]) == 0
+    finally:
+        server.stop()
+    assert capfd.readouterr().out.split() == ["ASIA", "True", "None", "eu-west-1"]
+
+
+def test_shell_without_a_command_opens_the_users_shell_named_after_the_stage(deployed, monkeypatch, capfd):
+    from infra.cli import main
+
+    fake_shell = deployed / "bin" / "fake-shell"
+    fake_shell.write_text('#!/bin/sh\necho "$PS1|$SST_RESOURCE_App"\n')
+    fake_shell.chmod(0o755)
+    monkeypatch.setenv("SHELL", str(fake_shell))
+    assert main(["shell", "--stage", "prod"]) == 0
+    assert capfd.readouterr().out.splitlines() == ['harbor/prod> |{"name": "harbor", "stage": "prod"}']

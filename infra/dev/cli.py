@@ -30,7 +30,8 @@ def _shell_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--deployed", action="store_true",
                         help="use the deployed stage's links even while infra dev runs for it (needs pulumi)")
     parser.add_argument("--program", help="the program's folder (default: this project)")
-    parser.add_argument("argv", nargs=argparse.REMAINDER, metavar="-- COMMAND", help="the command and its arguments")
+    parser.add_argument("argv", nargs=argparse.REMAINDER, metavar="-- COMMAND",
+                        help="the command and its arguments (none: your $SHELL)")
 
 
 def _shell(args: argparse.Namespace) -> int:

@@ -9,7 +9,7 @@ stage (``SST_RESOURCE_<Name>``), whether or not a function links it. Where they 
   with the Pulumi CLI (``pulumi stack output links --json --show-secrets``), with the
   stage's region and profile and your own AWS credentials.
 
-Example::
+Without a command it opens your shell (``$SHELL``) with that environment. Example::
 
     infra shell --stage alice -- python scripts/seed.py
     infra shell --stage prod --deployed -- python scripts/migrate.py
@@ -37,9 +37,11 @@ PULUMI_SECONDS = 120
 def run_shell(program_dir: Path, stage: str, command: Sequence[str], deployed: bool = False) -> int:
     """Run ``command`` with the link environment; its exit code is the result."""
     if not command:
-        raise DevError("give the command after --, e.g. infra shell --stage alice -- python seed.py")
+        # As `sst shell` does: no command opens the user's shell, its prompt naming the stage.
+        command = [os.environ.get("SHELL") or "/bin/sh"]
     state = None if deployed else LocalStore.for_stage(program_dir, stage).read_state()
     environment = shell_environment(state) if state is not None else deployed_environment(program_dir, stage)
+    environment["PS1"] = f"{project_name(program_dir)}/{stage}> "
     try:
         return subprocess.call(list(command), env=environment)
     except FileNotFoundError:
@@ -47,10 +49,18 @@ def run_shell(program_dir: Path, stage: str, command: Sequence[str], deployed: b
 
 
 def deployed_environment(program_dir: Path, stage: str) -> dict[str, str]:
-    """This process's environment plus the deployed stage's links, region and profile."""
+    """This process's environment plus the deployed stage's links, region and AWS access.
+
+    The access is the stage provider's: its ``awsProfile``, or, when the stage assumes a
+    role (``awsAssumeRole``), that role's temporary credentials (the profile then goes:
+    the SDKs refuse a profile beside explicit keys).
+    """
+    from components.aws.asset_sync import AwsAccess
+    from stages.loader import load_stage
+
     project = project_name(program_dir)
+    access = AwsAccess.for_stage(load_stage(stage, project, read_stage_file(program_dir, stage)))
     links = deployed_links(program_dir, stage)
-    settings = read_stage_file(program_dir, stage)
     # Run from inside another infra shell, the environment already points at some stage
     # (its links, a local AWS endpoint and test keys): none of that may leak into this one.
     environment = {
@@ -58,16 +68,28 @@ def deployed_environment(program_dir: Path, stage: str) -> dict[str, str]:
         if not k.startswith(("SST_", "AWS_ENDPOINT_URL"))
         and not (k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY") and v == "testing")
     }
-    region = settings.get(f"{project}:region") or settings.get("aws:region")
-    if region:
-        environment["AWS_REGION"] = environment["AWS_DEFAULT_REGION"] = str(region)
-    profile = settings.get(f"{project}:awsProfile") or settings.get("aws:profile")
-    if profile:
-        environment["AWS_PROFILE"] = str(profile)
+    environment["AWS_REGION"] = environment["AWS_DEFAULT_REGION"] = access.region
+    if access.role_arn:
+        environment.pop("AWS_PROFILE", None)
+        environment.update(_assumed(access, stage))
+    elif access.profile:
+        environment["AWS_PROFILE"] = access.profile
     environment["SST_RESOURCE_App"] = json.dumps({"name": project, "stage": stage})
     for name, entry in links.items():
         environment[f"SST_RESOURCE_{name}"] = json.dumps(entry)
     return environment
+
+
+def _assumed(access: Any, stage: str) -> dict[str, str]:
+    """Temporary credentials of the stage's role, as the SDKs read them from the environment."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        credentials = access.session().get_credentials().get_frozen_credentials()
+    except (BotoCoreError, ClientError) as error:
+        raise DevError(f"could not assume stage {stage!r}'s role {access.role_arn}: {error}") from None
+    return {"AWS_ACCESS_KEY_ID": credentials.access_key, "AWS_SECRET_ACCESS_KEY": credentials.secret_key,
+            "AWS_SESSION_TOKEN": credentials.token or ""}
 
 
 def deployed_links(program_dir: Path, stage: str) -> dict[str, Any]:
