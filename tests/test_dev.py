@@ -634,13 +634,14 @@ def test_a_cron_fires_on_demand_from_another_terminal(tmp_path, monkeypatch, cap
     assert items == [{"pk": {"S": "daily"}}]
 
 
-def test_a_killed_infra_dev_leaves_no_server_behind():
+def test_a_killed_infra_dev_leaves_no_server_behind_and_starts_again_on_its_ports():
     # SIGKILL gives infra dev no chance to stop its children: the kernel must do it.
     root = tempfile.mkdtemp(prefix="harbor-dev-")
     os.chmod(root, 0o755)  # as root, PostgreSQL runs as 'postgres' and must reach its folder
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    killed = Dev(f"k{secrets.token_hex(3)}", _free_block(), {**env, "HARBOR_DEV_DIR": root,
-                                                             "PYTHONUNBUFFERED": "1"})
+    env = {**env, "HARBOR_DEV_DIR": root, "PYTHONUNBUFFERED": "1"}
+    stage, port = f"k{secrets.token_hex(3)}", _free_block()
+    killed = Dev(stage, port, env)
     children: set[int] = set()
     try:
         killed.wait_for("ready", START_SECONDS)
@@ -652,6 +653,15 @@ def test_a_killed_infra_dev_leaves_no_server_behind():
         while any(_alive(pid) for pid in children) and time.monotonic() < deadline:
             time.sleep(0.2)
         assert [_command(pid) for pid in children if _alive(pid)] == []
+
+        # The stage's state file still names the dead process; the same ports are free again.
+        again = Dev(stage, port, env)
+        try:
+            again.wait_for("ready", START_SECONDS)
+            assert again.url("api") == killed.url("api")
+        finally:
+            again.process.send_signal(signal.SIGTERM)
+            assert again.process.wait(timeout=60) == 0
     finally:
         for pid in [killed.process.pid, *children]:  # whatever the assertion found alive
             with contextlib.suppress(OSError):
