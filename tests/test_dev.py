@@ -926,3 +926,45 @@ def test_shell_without_a_command_opens_the_users_shell_named_after_the_stage(dep
     monkeypatch.setenv("SHELL", str(fake_shell))
     assert main(["shell", "--stage", "prod"]) == 0
     assert capfd.readouterr().out.splitlines() == ['harbor/prod> |{"name": "harbor", "stage": "prod"}']
+
+
+IMAGE_PROGRAM = '''
+from components import Cron, Dynamo, Function, start_app
+
+start_app()
+table = Dynamo("Runs", fields={"pk": "string"}, primary_index={"hash_key": "pk"})
+Cron("Nightly", schedule="cron(0 3 * * ? *)",
+     function={"handler": "handlers/nightly.handler", "link": [table], "image": True}, input={"report": "image"})
+Function("Elsewhere", handler="other/index.handler", image=True, runtime="nodejs20.x")
+'''
+
+
+def test_a_container_image_function_runs_its_python_handler_from_its_folder(tmp_path, monkeypatch):
+    from infra.dev.control import fire_job
+    from infra.dev.supervisor import DevSession
+
+    program = tmp_path / "program"
+    (program / "handlers").mkdir(parents=True)
+    (program / "other").mkdir()
+    (program / "other" / "index.js").write_text("exports.handler = async () => 1;\n")
+    (program / "Pulumi.yaml").write_text("name: harbor\nruntime: python\n")
+    (program / "__main__.py").write_text(IMAGE_PROGRAM)
+    (program / "handlers" / "nightly.py").write_text(NIGHTLY_HANDLER)
+    monkeypatch.setenv("HARBOR_DEV_DIR", str(tmp_path / "store"))
+    out = io.StringIO()
+    session = DevSession(program, "dana", _free_block(), out)
+    try:
+        session.start()
+        answer = fire_job(program, "dana", "Nightly", timeout=60)
+        items = session.aws.client("dynamodb").scan(TableName="harbor-dana-Runs")["Items"]
+    finally:
+        session.stop()
+    assert (answer["ok"], answer["value"]) == (True, {"wrote": "image"}), out.getvalue()
+    assert items == [{"pk": {"S": "image"}}]
+    lines = out.getvalue().splitlines()
+    assert [line for line in lines if line.startswith("Elsewhere:")] == [
+        "Elsewhere: not served; a container-image function runs in infra dev only when its image is built "
+        "from a folder holding its Python handler (index.handler), so its routes, subscriptions and schedules "
+        "fail here"
+    ]
+    assert any(line.startswith("NightlyHandler: its container image's handler runs from ") for line in lines), lines

@@ -29,6 +29,7 @@ from typing import Any
 import pulumi
 from pulumi.runtime import rpc
 
+from components.aws.container import LINK_CONTEXT
 from components.aws.secret import SecretsMissingError, secret_path
 from components.core.context import LINKS_OUTPUT
 from components.core.linking import KEY_FILE_NAME, SST_NONCE
@@ -37,6 +38,7 @@ from infra.harness import Plan, PlannedResource, project_name, read_stage_file, 
 from infra.mocks import AwsMocks, MockContext
 
 FUNCTION = "aws:lambda/function:Function"
+IMAGE = "docker-build:index:Image"
 RANDOM_SECRET_NOTE = "no placeholder and no local value"
 
 
@@ -84,7 +86,13 @@ class FunctionSpec:
     environment: dict[str, str]
     links: dict[str, Any]
     arn: str = ""
-    image: str | None = None  # a container-image function's image URI (it does not run locally)
+    image: str | None = None  # a container-image function's image URI
+    image_source: Path | None = None  # the folder its image is built from, when it is one of ours
+
+    @property
+    def module_file(self) -> str:
+        """The handler's module as a path inside its folder: ``items.create`` -> ``items.py``."""
+        return self.handler.rpartition(".")[0].replace(".", "/") + ".py"
 
     @property
     def is_python(self) -> bool:
@@ -199,11 +207,11 @@ def evaluate(program_dir: Path, stage: str, store: LocalStore, say: Callable[[st
                 f"{store.secrets_file} (this machine only, never on a deployed stage)"
             )
             continue
-        return read_app(plan, mocks, region)
+        return read_app(plan, mocks, region, program_dir)
     raise AssertionError("unreachable")
 
 
-def read_app(plan: Plan, mocks: RecordingMocks, region: str) -> DevApp:
+def read_app(plan: Plan, mocks: RecordingMocks, region: str, program_dir: Path | None = None) -> DevApp:
     """The local view of a plan, with the unmasked state the mocks recorded."""
 
     def state(resource: PlannedResource) -> dict[str, Any]:
@@ -218,9 +226,14 @@ def read_app(plan: Plan, mocks: RecordingMocks, region: str) -> DevApp:
             return resource.name
         return parent.name
 
+    # A container-image function's image is built beside it, under the same component.
+    images = {r.parent: r.inputs for r in plan.resources if r.type == IMAGE}
     functions: dict[str, FunctionSpec] = {}
     for resource in plan.of_type(FUNCTION):
-        functions[state(resource)["name"]] = _function(resource, state(resource), label(resource))
+        spec = _function(resource, state(resource), label(resource))
+        if spec.image and program_dir is not None:
+            _read_image(spec, images.get(resource.parent) or {}, program_dir)
+        functions[spec.name] = spec
 
     integrations = {
         mocks.ids[(r.type, r.name)]: state(r) for r in plan.of_type("aws:apigatewayv2/integration:Integration")
@@ -309,10 +322,11 @@ def _function(resource: PlannedResource, state: dict[str, Any], label: str) -> F
     code = state.get("code")
     archive = Path(code.path) if isinstance(code, pulumi.FileArchive) else None
     links = read_link_file(archive, variables.get("SST_KEY")) if archive is not None else {}
+    commands = list((state.get("imageConfig") or {}).get("commands") or [])
     return FunctionSpec(
         name=state["name"],
         label=label,
-        handler=state.get("handler", ""),
+        handler=state.get("handler") or (commands[0] if commands else ""),
         runtime=state.get("runtime", "python3.12"),
         timeout=float(state.get("timeout") or 3),
         memory=int(state.get("memorySize") or 128),
@@ -322,6 +336,28 @@ def _function(resource: PlannedResource, state: dict[str, Any], label: str) -> F
         arn=state.get("arn", ""),
         image=str(state.get("imageUri") or "") if state.get("packageType") == "Image" else None,
     )
+
+
+def _read_image(spec: FunctionSpec, image: dict[str, Any], program_dir: Path) -> None:
+    """Where an image function's handler and link file are, when its image is built from a folder."""
+    context = image.get("context") if isinstance(image.get("context"), dict) else {}
+    location = context.get("location")
+    if not isinstance(location, str) or "://" in location:
+        return
+    spec.image_source = (program_dir / location).resolve()
+    named = (context.get("named") or {}).get(LINK_CONTEXT) or {}
+    folder = named.get("location") if isinstance(named, dict) else None
+    key = spec.environment.get("SST_KEY")
+    if isinstance(folder, str) and key:
+        # The program writes it relative to the folder it runs from: the project's, or this one.
+        for base in (program_dir, Path.cwd()):
+            link_file = base / folder / KEY_FILE_NAME
+            if link_file.is_file():
+                from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+                decrypted = AESGCM(base64.b64decode(key)).decrypt(SST_NONCE, link_file.read_bytes(), None)
+                spec.links = json.loads(decrypted)
+                return
 
 
 def read_link_file(archive: Path, key: str | None) -> dict[str, Any]:

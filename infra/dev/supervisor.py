@@ -150,10 +150,22 @@ class DevSession:
         environment = {**base_environment(), **aws.environment()}
         for spec in app.functions.values():
             if spec.image:
-                # Building and running the image needs Docker and a Lambda runtime emulator;
-                # its routes, subscriptions and schedules answer as a failed invocation.
-                self.log.write(f"{spec.label}: a container-image function ({spec.image}) does not run in "
-                               "infra dev; its routes and events fail until it has a handler in a folder")
+                # Without Docker and a Lambda runtime emulator the image itself cannot run here; a
+                # Python handler in the folder it is built from runs as the zip functions do.
+                source = spec.image_source
+                if source is None or not (source / spec.module_file).is_file():
+                    self.log.write(
+                        f"{spec.label}: not served; a container-image function runs in infra dev only when "
+                        f"its image is built from a folder holding its Python handler ({spec.handler or '?'}), "
+                        "so its routes, subscriptions and schedules fail here"
+                    )
+                    continue
+                self.log.write(f"{spec.label}: its container image's handler runs from {source} with this "
+                               "environment's Python packages (the image's own are not installed here)")
+                links = self._local_links(spec.links, replacements, database_links)
+                host_env = self._function_environment(spec, links, replacements, environment)
+                host_env["LAMBDA_TASK_ROOT"] = str(source)
+                self.hosts[spec.name] = FunctionHost(spec, source, host_env, self.log, reload=True)
                 continue
             if not spec.is_python or spec.archive is None:
                 continue
