@@ -7,7 +7,8 @@ stage (``SST_RESOURCE_<Name>``), whether or not a function links it. Where they 
   the embedded AWS;
 * otherwise (or with ``--deployed``) the deployed stage: its ``links`` stack output, read
   with the Pulumi CLI (``pulumi stack output links --json --show-secrets``), with the
-  stage's region and profile and your own AWS credentials.
+  stage's region and its provider's AWS access (``awsProfile``, or the temporary
+  credentials of ``awsAssumeRole``'s role, assumed with your own).
 
 Without a command it opens your shell (``$SHELL``) with that environment. Example::
 
