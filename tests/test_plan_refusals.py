@@ -223,11 +223,29 @@ def test_under_the_engines_run_in_stack_a_late_python_error_registers_nothing(mo
             harness._finish_loop(loop)
         return monitor
 
-    with pytest.raises(NameError, match="undefined_name"):
+    # Pulumi reports the RunError every registration fails with, without a traceback, in one line.
+    with pytest.raises(pulumi.RunError) as raised:
         engine(_three_components_then(_undefined_name))
+    assert str(raised.value) == "NameError: name 'undefined_name' is not defined; nothing was registered"
     # (the mocks register a root stack of their own before run_in_stack makes the engine's)
     assert {r.type for r in monitors[-1].records} == {"pulumi:pulumi:Stack"}
 
     complete = engine(_three_components_then(lambda: None))
     types = {r.type for r in complete.records}
     assert {"aws:dynamodb/table:Table", "aws:s3/bucket:Bucket", "aws:sqs/queue:Queue"} <= types
+
+
+def test_infra_plan_names_a_python_error_and_its_line_in_main_in_one_line(tmp_path, capsys):
+    from infra.cli import main
+
+    (tmp_path / "Pulumi.yaml").write_text("name: harbor\nruntime: python\n")
+    (tmp_path / "Pulumi.dev.yaml").write_text("config:\n  harbor:nat: none\n")
+    (tmp_path / "__main__.py").write_text(
+        _PROGRAM_HEAD + 'Bucket("Uploads")\nQueue("Jobs")\nprint(undefined_name)\n')
+    capsys.readouterr()
+    code = main(["plan", "--stage", "dev", "--program", str(tmp_path)])
+    out, err = capsys.readouterr()
+    assert (code, out) == (1, "")
+    line = _PROGRAM_HEAD.count("\n") + 3
+    assert err == (f"error: __main__.py:{line}: NameError: name 'undefined_name' is not defined "
+                   "(run with --debug for the traceback)\n")

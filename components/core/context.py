@@ -141,8 +141,21 @@ def end_of_body(error: BaseException | None = None) -> None:
     """
     if error is None:
         _Body.completed = True
-    elif not _Body.completed:
-        _Body.error = error
+    elif not _Body.completed and _Body.error is None:
+        # Every registration waiting on the gate raises what it fails with: a RunError of its
+        # own (shown without a traceback) keeps the body's error and its traceback intact.
+        stopped = pulumi.RunError(f"{_stopped_at(error)}{type(error).__name__}: {error}; "
+                                  "nothing was registered")
+        stopped.__cause__ = error
+        _Body.error = stopped
+
+
+def _stopped_at(error: BaseException) -> str:
+    """``__main__.py:12: `` for the program's line the error passed through last."""
+    import traceback
+
+    lines = [f for f in traceback.extract_tb(error.__traceback__) if f.filename.endswith("__main__.py")]
+    return f"__main__.py:{lines[-1].lineno}: " if lines else ""
 
 
 def _hear_of_the_end_of_the_body(opened: Callable[[], None]) -> None:
