@@ -234,6 +234,16 @@ def test_under_the_engines_run_in_stack_a_late_python_error_registers_nothing(mo
     types = {r.type for r in complete.records}
     assert {"aws:dynamodb/table:Table", "aws:s3/bucket:Bucket", "aws:sqs/queue:Queue"} <= types
 
+    # A program with an entrypoint of its own, registered before start_app, still deploys.
+    ran: list[bool] = []
+
+    async def entrypoint() -> None:
+        ran.append(True)
+
+    with_entrypoint = engine(lambda: (pulumi.run(entrypoint), _three_components_then(lambda: None)()))
+    assert ran == [True]
+    assert "aws:sqs/queue:Queue" in {r.type for r in with_entrypoint.records}
+
 
 def test_infra_plan_names_a_python_error_and_its_line_in_main_in_one_line(tmp_path, capsys):
     from infra.cli import main

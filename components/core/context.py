@@ -170,11 +170,20 @@ def _hear_of_the_end_of_the_body(opened: Callable[[], None]) -> None:
         end_of_body()
         opened()
 
-    try:
-        pulumi.run(body_completed)
-    except pulumi.RunError:
-        return  # the mocks' root stack takes no entrypoint: the harness calls end_of_body
     root = pulumi.runtime.get_root_resource()
+    theirs = getattr(root, "_async_program", None)
+    if theirs is not None:
+        # The program registered its own entrypoint before start_app: run ours first.
+        async def both() -> Any:
+            await body_completed()
+            return await theirs()
+
+        root._async_program = both  # type: ignore[union-attr]
+    else:
+        try:
+            pulumi.run(body_completed)
+        except pulumi.RunError:
+            return  # the mocks' root stack takes no entrypoint: the harness calls end_of_body
     close = getattr(root, "_finish", None)
     if close is None:
         return
