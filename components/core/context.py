@@ -84,9 +84,8 @@ class App:
     def synchronous_lookup(self) -> Iterator[aws.Provider]:
         """A provider for an invoke the program body must wait for, with the gate kept shut.
 
-        Waiting for an invoke turns the event loop, which would open the registration
-        gate in the middle of the body; meanwhile the gate stays shut, and the invoke
-        goes through a provider of its own (the stage's provider waits for the gate).
+        The stage's provider waits for the registration gate, which opens only at the end
+        of the body, so an invoke the body waits for goes through a provider of its own.
         That provider creates nothing in the account.
 
         Example::
