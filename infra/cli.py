@@ -108,12 +108,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.debug:
             traceback.print_exc()
         else:
+            where = _where_in_program(error, getattr(args, "program", None))
+            message = " ".join(str(error).split())
             print(
-                f"error: the program failed: {type(error).__name__}: {error}\n"
-                "(run with --debug for the traceback)",
+                f"error: {where}{type(error).__name__}: {message} (run with --debug for the traceback)",
                 file=sys.stderr,
             )
         return 1
+
+
+def _where_in_program(error: BaseException, program: str | None) -> str:
+    """``__main__.py:12: `` for the deepest line of the program's own files the error passed through."""
+    try:
+        folder = resolve_program(program)
+    except SystemExit:
+        return ""
+    where = ""
+    for frame in traceback.extract_tb(error.__traceback__):
+        path = Path(frame.filename)
+        if path.is_relative_to(folder) and ".venv" not in path.parts and "site-packages" not in path.parts:
+            where = f"{path.relative_to(folder)}:{frame.lineno}: "
+    return where
 
 
 if __name__ == "__main__":

@@ -370,7 +370,7 @@ def run_mocked(
             Dynamo("Table", fields={"pk": "string"}, primary_index={"hash_key": "pk"})
         plan = run_mocked(body, "harbor", "prod", {"harbor:protect": "true"})
     """
-    from components.core.context import reset_app
+    from components.core.context import end_of_body, reset_app
 
     region = config.get(f"{project}:region") or config.get("aws:region") or "us-east-1"
     mocks = mocks or AwsMocks(context or MockContext(region=region))
@@ -388,6 +388,9 @@ def run_mocked(
             body()
         except Exception as error:
             refused = error
+        # The engine runs pulumi.run entrypoints only after a body that ran to its end; the
+        # mocks' closed root stack takes none, so the gate hears of the end from here.
+        end_of_body(refused)
         # As the engine does, send what the program queued even after it raised: a refused
         # program must register nothing by itself, not because the harness stopped early.
         try:

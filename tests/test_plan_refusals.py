@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 import pulumi
 import pytest
@@ -173,3 +174,88 @@ def test_a_refusal_after_the_vpcs_zone_lookup_still_registers_nothing(monitors, 
     registered = {r.type for r in monitor.records}
     assert registered <= {"pulumi:pulumi:Stack", "pulumi:providers:aws"}, registered
     assert [r.name for r in monitor.records if r.type == "pulumi:providers:aws"] == ["aws-lookups"]
+
+
+def _three_components_then(error: Callable[[], object]) -> Callable[[], None]:
+    def program() -> None:
+        start_app()
+        table()
+        Bucket("Uploads")
+        Queue("Jobs")
+        error()
+
+    return program
+
+
+def _undefined_name() -> object:
+    return undefined_name  # type: ignore[name-defined]  # noqa: F821
+
+
+def test_a_plain_python_error_after_three_components_registers_nothing_but_the_stack(monitors):
+    with pytest.raises(NameError, match="undefined_name"):
+        run_mocked(_three_components_then(_undefined_name), APP, "dev", stage_config("dev"))
+    (monitor,) = monitors
+    assert [r.type for r in monitor.records] == ["pulumi:pulumi:Stack"]
+
+
+def test_under_the_engines_run_in_stack_a_late_python_error_registers_nothing(monitors):
+    # The engine's own path: run_in_stack creates the Stack, runs the body, runs pulumi.run
+    # entrypoints only after a body that ended, and waits for outstanding RPCs either way.
+    from pulumi.runtime import settings as runtime_settings
+    from pulumi.runtime.stack import run_in_stack
+
+    from components.core.context import reset_app
+
+    def engine(program: Callable[[], None]) -> RecordingMonitor:
+        loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(loop)
+        reset_app()
+        pulumi.runtime.settings.reset_options(project=APP, stack="dev")
+        pulumi.runtime.set_all_config(dict(stage_config("dev")), [])
+        mocks = harness.AwsMocks(harness.MockContext(region="us-east-1"))
+        monitor = harness.RecordingMonitor(mocks)
+        pulumi.runtime.mocks.set_mocks(mocks, project=APP, stack="dev", preview=False, monitor=monitor)
+        runtime_settings.set_root_resource(None)  # as under the engine: run_in_stack makes the Stack
+        try:
+            loop.run_until_complete(asyncio.wait_for(run_in_stack(program), 60))
+        finally:
+            reset_app()
+            harness._finish_loop(loop)
+        return monitor
+
+    # Pulumi reports the RunError every registration fails with, without a traceback, in one line.
+    with pytest.raises(pulumi.RunError) as raised:
+        engine(_three_components_then(_undefined_name))
+    assert str(raised.value) == "NameError: name 'undefined_name' is not defined; nothing was registered"
+    # (the mocks register a root stack of their own before run_in_stack makes the engine's)
+    assert {r.type for r in monitors[-1].records} == {"pulumi:pulumi:Stack"}
+
+    complete = engine(_three_components_then(lambda: None))
+    types = {r.type for r in complete.records}
+    assert {"aws:dynamodb/table:Table", "aws:s3/bucket:Bucket", "aws:sqs/queue:Queue"} <= types
+
+    # A program with an entrypoint of its own, registered before start_app, still deploys.
+    ran: list[bool] = []
+
+    async def entrypoint() -> None:
+        ran.append(True)
+
+    with_entrypoint = engine(lambda: (pulumi.run(entrypoint), _three_components_then(lambda: None)()))
+    assert ran == [True]
+    assert "aws:sqs/queue:Queue" in {r.type for r in with_entrypoint.records}
+
+
+def test_infra_plan_names_a_python_error_and_its_line_in_main_in_one_line(tmp_path, capsys):
+    from infra.cli import main
+
+    (tmp_path / "Pulumi.yaml").write_text("name: harbor\nruntime: python\n")
+    (tmp_path / "Pulumi.dev.yaml").write_text("config:\n  harbor:nat: none\n")
+    (tmp_path / "__main__.py").write_text(
+        _PROGRAM_HEAD + 'Bucket("Uploads")\nQueue("Jobs")\nprint(undefined_name)\n')
+    capsys.readouterr()
+    code = main(["plan", "--stage", "dev", "--program", str(tmp_path)])
+    out, err = capsys.readouterr()
+    assert (code, out) == (1, "")
+    line = _PROGRAM_HEAD.count("\n") + 3
+    assert err == (f"error: __main__.py:{line}: NameError: name 'undefined_name' is not defined "
+                   "(run with --debug for the traceback)\n")

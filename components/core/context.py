@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sys
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -83,9 +84,8 @@ class App:
     def synchronous_lookup(self) -> Iterator[aws.Provider]:
         """A provider for an invoke the program body must wait for, with the gate kept shut.
 
-        Waiting for an invoke turns the event loop, which would open the registration
-        gate in the middle of the body; meanwhile the gate stays shut, and the invoke
-        goes through a provider of its own (the stage's provider waits for the gate).
+        The stage's provider waits for the registration gate, which opens only at the end
+        of the body, so an invoke the body waits for goes through a provider of its own.
         That provider creates nothing in the account.
 
         Example::
@@ -124,15 +124,88 @@ def refuse(error: BaseException) -> BaseException:
     return error
 
 
-def registration_gate() -> pulumi.Output[bool]:
-    """An Output every AWS resource waits for through its provider, opened after the program body.
+class _Body:
+    """Whether the program body ran to its end, as far as the gate can tell."""
 
-    Pulumi queues a registration when a resource is constructed but sends it only when
-    the event loop turns, which is after the program body (or at its first synchronous
-    invoke). The engine sends whatever is queued even when the body raised, so a refusal
-    raised by the tenth component would leave nine deployed. The gate opens on the loop's
-    first turn; if a refusal was raised by then it fails with that refusal instead, and
-    every queued registration fails with it: nothing reaches the engine.
+    completed = False
+    error: BaseException | None = None
+
+
+def end_of_body(error: BaseException | None = None) -> None:
+    """Tell the gate the program body ended, with the error that stopped it if any.
+
+    Under the engine harbor hears of it by itself (``pulumi.run`` and the root stack's
+    closing); the offline harness, whose mocked root stack is closed before the body runs,
+    calls this.
+    """
+    if error is None:
+        _Body.completed = True
+    elif not _Body.completed and _Body.error is None:
+        # Every registration waiting on the gate raises what it fails with: a RunError of its
+        # own (shown without a traceback) keeps the body's error and its traceback intact.
+        stopped = pulumi.RunError(f"{_stopped_at(error)}{type(error).__name__}: {error}; "
+                                  "nothing was registered")
+        stopped.__cause__ = error
+        _Body.error = stopped
+
+
+def _stopped_at(error: BaseException) -> str:
+    """``__main__.py:12: `` for the program's line the error passed through last."""
+    import traceback
+
+    lines = [f for f in traceback.extract_tb(error.__traceback__) if f.filename.endswith("__main__.py")]
+    return f"__main__.py:{lines[-1].lineno}: " if lines else ""
+
+
+def _hear_of_the_end_of_the_body(opened: Callable[[], None]) -> None:
+    """Under the engine: open the gate from a ``pulumi.run`` entrypoint, fail it when the body raised.
+
+    ``run_in_stack`` (pulumi sdk/python/lib/pulumi/runtime/stack.py) awaits the entrypoint
+    only after the program's module code returned, and closes the root stack in a
+    ``finally`` either way: what is being raised there is the body's error.
+    """
+
+    async def body_completed() -> None:
+        end_of_body()
+        opened()
+
+    root = pulumi.runtime.get_root_resource()
+    theirs = getattr(root, "_async_program", None)
+    if theirs is not None:
+        # The program registered its own entrypoint before start_app: run ours first.
+        async def both() -> Any:
+            await body_completed()
+            return await theirs()
+
+        root._async_program = both  # type: ignore[union-attr]
+    else:
+        try:
+            pulumi.run(body_completed)
+        except pulumi.RunError:
+            return  # the mocks' root stack takes no entrypoint: the harness calls end_of_body
+    close = getattr(root, "_finish", None)
+    if close is None:
+        return
+
+    def closing() -> None:
+        if not _Body.completed:
+            end_of_body(sys.exc_info()[1] or pulumi.RunError(
+                "the program stopped before its end, so nothing was deployed"))
+            opened()
+        close()
+
+    root._finish = closing  # type: ignore[union-attr]
+
+
+def registration_gate() -> pulumi.Output[bool]:
+    """An Output every AWS resource waits for through its provider, opened at the end of the body.
+
+    Pulumi queues a registration when a resource is constructed and sends what is queued
+    even when the body raised (``run_pulumi_func`` waits for outstanding RPCs before
+    re-raising), so any error raised by the tenth component, or a NameError in
+    ``__main__.py``, would leave nine deployed. The gate opens only once the body ran to
+    its end (``pulumi.run`` entrypoints run only then); if the body raised, or a refusal
+    was noted, it fails instead and every queued registration fails with it.
     """
     loop = asyncio.get_event_loop()
     opened: asyncio.Future[bool] = loop.create_future()
@@ -140,15 +213,18 @@ def registration_gate() -> pulumi.Output[bool]:
     def open_gate() -> None:
         if opened.done():
             return
-        if _lookups:  # the loop turns for a synchronous lookup: the body is not done yet
-            loop.call_later(0.001, open_gate)
-            return
         if _refusals:
             opened.set_exception(_refusals[0])
-        else:
+        elif _Body.error is not None:
+            opened.set_exception(_Body.error)
+        elif _Body.completed:
             opened.set_result(True)
+        else:  # the loop turns inside the body (a synchronous lookup or invoke): not done yet
+            loop.call_later(0.001, open_gate)
 
     loop.call_soon(open_gate)
+
+    _hear_of_the_end_of_the_body(open_gate)
 
     async def known() -> bool:
         return True
@@ -229,6 +305,7 @@ def start_app(stage: StageConfig | None = None) -> App:
     global _current
     _refusals.clear()
     _lookups.clear()
+    _reset_body()
     stage = stage or load_current_stage()
     pulumi.runtime.register_stack_transformation(removal_transformation(stage))
     # Every resource with a fixed name gets a way to be replaced (components/core/replacement.py).
@@ -261,3 +338,9 @@ def reset_app() -> None:
     _current = None
     _refusals.clear()
     _lookups.clear()
+    _reset_body()
+
+
+def _reset_body() -> None:
+    _Body.completed = False
+    _Body.error = None
