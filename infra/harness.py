@@ -33,6 +33,7 @@ import yaml
 from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import rpc
 
+from infra import lazy_sdk
 from infra.mocks import AwsMocks, MockContext
 
 SECRET = "[secret]"
@@ -408,6 +409,7 @@ def _run_recorded(
 ) -> Plan:
     from components.core.context import reset_app
 
+    lazy_sdk.install("pulumi_aws")
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     reset_app()
