@@ -23,10 +23,12 @@ Example::
 from __future__ import annotations
 
 import ast
+import builtins
 import importlib
 import re
 import sys
 import types
+import typing
 from importlib.machinery import ModuleSpec
 from pathlib import Path
 from typing import Any
@@ -74,12 +76,15 @@ class _ServiceLoader:
             self.original.exec_module(module)  # not the generated shape: the SDK's way
             return
         module.__dict__[_MARK] = True
+        # What the generated __init__ imports besides its modules.
+        module.__dict__.update(_builtins=builtins, typing=typing,
+                               _utilities=importlib.import_module(f"{str(self.spec.parent).rpartition('.')[0]}._utilities"))
         module.__getattr__ = _resolver(module, exports, modules, self.original)  # type: ignore[method-assign]
         module.__dir__ = lambda: sorted(set(module.__dict__) | set(exports) | set(modules))  # type: ignore[method-assign]
 
 
 def _index(init: Path) -> tuple[dict[str, str], set[str]]:
-    """Exported name -> defining module, and the submodules exposed as attributes."""
+    """Exported name -> defining module, and every submodule the package exposes."""
     text = init.read_text()
     body = "\n".join(line for line in text.splitlines() if line and not line.startswith("#"))
     allowed = re.compile(r"^(import builtins as _builtins|from \.\. import _utilities|import typing"
@@ -87,10 +92,11 @@ def _index(init: Path) -> tuple[dict[str, str], set[str]]:
     if any(not allowed.match(line) for line in body.splitlines()):
         raise ValueError(f"{init} does more than re-export its modules")
     exports: dict[str, str] = {}
-    for submodule in _STAR_IMPORT.findall(text):
+    submodules = _STAR_IMPORT.findall(text)
+    for submodule in submodules:
         for name in _exported(init.parent / f"{submodule}.py"):
             exports[name] = submodule
-    return exports, set(_MODULE_IMPORT.findall(text))
+    return exports, set(submodules) | set(_MODULE_IMPORT.findall(text))
 
 
 def _exported(path: Path) -> list[str]:
@@ -111,24 +117,41 @@ def _exported(path: Path) -> list[str]:
 
 
 def _resolver(module: types.ModuleType, exports: dict[str, str], modules: set[str], original: Any) -> Any:
+    prefix = f"{module.__name__}."
+    names_of: dict[str, list[str]] = {}
+    for exported, submodule in exports.items():
+        names_of.setdefault(submodule, []).append(exported)
+    bound: set[str] = set()
+
+    def bind_loaded() -> None:
+        # As the star imports would: every loaded submodule's names on the package, so a
+        # function shadows the module of the same name (``get_ami``) however it was loaded.
+        for submodule in names_of.keys() - bound:
+            loaded = sys.modules.get(prefix + submodule)
+            # Not one still running its body (it imported a sibling that lands here).
+            if loaded is not None and not getattr(loaded.__spec__, "_initializing", False):
+                bound.add(submodule)
+                for name in names_of[submodule]:
+                    module.__dict__[name] = getattr(loaded, name)
+
     def resolve(name: str) -> Any:
         if name.startswith("__") and name != "__all__":
             # The generated package defines no dunders of its own; asking is not using.
             raise AttributeError(f"module {module.__name__!r} has no attribute {name!r}")
         if name in exports:
-            submodule = importlib.import_module(f"{module.__name__}.{exports[name]}")
-            value = getattr(submodule, name)
-        elif name in modules:
-            value = importlib.import_module(f"{module.__name__}.{name}")
-        else:
-            # A star import asks for __all__, introspection for anything: load it all.
-            module.__dict__.pop("__getattr__", None)
-            module.__dict__.pop("__dir__", None)
-            original.exec_module(module)
-            if name in module.__dict__:
-                return module.__dict__[name]
-            raise AttributeError(f"module {module.__name__!r} has no attribute {name!r}")
-        module.__dict__[name] = value
-        return value
+            importlib.import_module(prefix + exports[name])
+            bind_loaded()
+            return module.__dict__[name]
+        if name in modules:
+            value = importlib.import_module(prefix + name)
+            bind_loaded()
+            return module.__dict__.get(name, value)
+        # A star import asks for __all__, introspection for anything else: load it all.
+        module.__dict__.pop("__getattr__", None)
+        module.__dict__.pop("__dir__", None)
+        original.exec_module(module)
+        if name in module.__dict__:
+            return module.__dict__[name]
+        raise AttributeError(f"module {module.__name__!r} has no attribute {name!r}")
 
     return resolve
