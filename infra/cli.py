@@ -107,16 +107,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
     arguments = sys.argv[1:] if argv is None else list(argv)
     command = _command_in(arguments)
-    if argv is None and command == "plan":
-        # The process ends with the plan, so the collector stays off (the harness pauses it
-        # for the run in any case): turned back on, its first pass would walk every object
-        # the run created, for garbage that is small (a plan peaks as high without it).
+    # The process ends with the plan, so the collector stays off (the harness pauses it for
+    # the run in any case): turned back on, its first pass would walk every object the run
+    # created, for garbage that is small (a plan peaks as high without it). Frozen at the
+    # end, those objects are also left out of the pass the interpreter makes as it exits.
+    whole_process_plan = argv is None and command == "plan"
+    if whole_process_plan:
         gc.disable()
     parser = build_parser(load_all=command not in SUBCOMMANDS)
     args = parser.parse_args(arguments)
     if args.command in LONG_RUNNING and not gc.isenabled():
         gc.enable()
     _help, (_configure, run) = SUBCOMMANDS[args.command]
+    try:
+        return _run(run, args)
+    finally:
+        if whole_process_plan:
+            gc.freeze()
+
+
+def _run(run: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
+    """Run a subcommand; failures become one line on stderr and an exit code."""
     try:
         return run(args)
     except pulumi.RunError as error:
