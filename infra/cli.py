@@ -107,10 +107,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
     arguments = sys.argv[1:] if argv is None else list(argv)
     command = _command_in(arguments)
-    # The process ends with the plan, so the collector stays off (the harness pauses it for
-    # the run in any case): turned back on, its first pass would walk every object the run
-    # created, for garbage that is small (a plan peaks as high without it). Frozen at the
-    # end, those objects are also left out of the pass the interpreter makes as it exits.
+    # A plan process ends with the plan, so the collector stays off (as infra.launch set it;
+    # not so under ``python -m infra.cli``). Frozen at the end, the run's objects are also
+    # left out of the pass the interpreter makes as it exits (a third of a second).
     whole_process_plan = argv is None and command == "plan"
     if whole_process_plan:
         gc.disable()
