@@ -45,7 +45,7 @@ def infra_command() -> list[str]:
     return [str(script)] if script.exists() else [sys.executable, "-c", "from infra.cli import main; main()"]
 
 
-# Runs ``infra plan`` as the console command does, timing each outermost import (the
+# Runs ``infra plan`` as the console command does (its entry point), timing each outermost import (the
 # ``import`` statement and importlib both go through ``_find_and_load``).
 BREAKDOWN = """
 import importlib._bootstrap as bootstrap, io, contextlib, json, sys, time
@@ -65,7 +65,10 @@ def timed(name, import_):
 bootstrap._find_and_load = timed
 sys.argv = ["infra", "plan", "--stage", sys.argv[1]]
 with contextlib.redirect_stdout(io.StringIO()):
-    from infra.cli import main
+    try:
+        from infra.launch import main  # the console entry: process settings, then the CLI
+    except ImportError:
+        from infra.cli import main
     main()
 print(json.dumps({"in_process_wall": time.perf_counter() - wall0, "in_process_cpu": time.process_time() - cpu0,
                   "import_wall": spent[0], "import_cpu": spent[1]}))
