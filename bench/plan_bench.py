@@ -140,6 +140,10 @@ def main(argv: list[str] | None = None) -> int:
             import gc
 
             gc.disable()  # as infra.launch does for every short command
+        else:
+            from infra import harness
+
+            harness.PAUSE_COLLECTOR = False  # the old way: collector on during the run too
         print(json.dumps(measure_once(Path(args.one[0]), args.one[1])))
         return 0
 
