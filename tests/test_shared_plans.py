@@ -13,10 +13,10 @@ import json
 from pathlib import Path
 
 import pytest
+from shared_plans import PlanCache
 
 import components
 from infra.cli import main
-from shared_plans import PlanCache
 
 TABLE = "aws:dynamodb/table:Table"
 PROGRAM = """\
