@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import gc
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +57,22 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
         gc.collect()
         _frozen_after_full_pass = len(gc.get_objects())
     gc.freeze()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _no_source_positions() -> Iterator[None]:
+    """Registrations skip the SDK's stack walk for their source position.
+
+    The SDK walks the whole Python stack at every registration to tell the engine which line
+    created the resource; the mock monitor records no such thing, and the walk is a sixth of
+    the time of every planned component.
+    """
+    from pulumi.runtime import resource
+    from pulumi.runtime.proto import source_pb2
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(resource, "_get_stack_trace", source_pb2.StackTrace)
+        yield
 
 
 @pytest.fixture(scope="session")
