@@ -1113,6 +1113,7 @@ def viewer_request_code(domain: DomainOptions | None) -> str:
 
 forget_at_reset(SharedSitePolicies.forget)
 
+
 def _build_settings(owner: str, args: NextjsArgs) -> BuildSettings:
     """The build's settings; a public value that is not a plain string stops the plan."""
     environment: dict[str, str] = {}
