@@ -6,8 +6,11 @@
 
 Each run is a new ``pytest`` process from the project folder; the timer covers it whole
 (collection, fixtures, teardown). pytest's own ``--durations`` figures give the slowest
-tests and the sum per file, so a slow group (servers, real builds) shows against its
-budget. The exit code is pytest's, so a failing suite is not timed as a good one.
+tests and the sum per file. Two figures are printed apart: the tests that start servers
+(``--servers``, by default tests/test_dev.py) or run a real Next.js build (any test
+longer than ``--build-seconds``), each group with its own budget, and the planning
+tests, which are the wall time less those two groups. The exit code is pytest's, so a
+failing suite is not timed as a good one.
 """
 
 from __future__ import annotations
@@ -54,6 +57,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=1)
     parser.add_argument("--top", type=int, default=10, help="how many of the slowest tests to list")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--servers", nargs="*", default=["tests/test_dev.py"],
+                        help="test files (or node ids) that start servers")
+    parser.add_argument("--build-seconds", type=float, default=10.0,
+                        help="a test longer than this ran a real build")
     parser.add_argument("pytest_args", nargs="*", help="arguments for pytest (after --)")
     args = parser.parse_args(argv)
     runs = [run_once(args.pytest_args) for _ in range(max(1, args.runs))]
@@ -61,6 +68,10 @@ def main(argv: list[str] | None = None) -> int:
     per_file: dict[str, float] = collections.defaultdict(float)
     for test, seconds in last["per_test"].items():
         per_file[test.split("::")[0]] += seconds
+    servers = {t: s for t, s in last["per_test"].items() if any(t.startswith(p) for p in args.servers)}
+    builds = {t: s for t, s in last["per_test"].items() if t not in servers and s > args.build_seconds}
+    groups = {"servers": sum(servers.values()), "builds": sum(builds.values())}
+    planning = last["wall_s"] - groups["servers"] - groups["builds"]
     result = {
         "machine": f"{os.cpu_count()} cores, Python {platform.python_version()}, "
                    f"{platform.system()} {platform.machine()}",
@@ -68,6 +79,10 @@ def main(argv: list[str] | None = None) -> int:
         "walls": [r["wall_s"] for r in runs],
         "median_s": statistics.median(r["wall_s"] for r in runs),
         "summary": last["summary"],
+        "planning_s": planning,
+        "servers_s": groups["servers"],
+        "builds_s": groups["builds"],
+        "builds": sorted(builds.items(), key=lambda item: -item[1]),
         "failed": last["failed"],
         "returncode": last["returncode"],
         "slowest": sorted(last["per_test"].items(), key=lambda item: -item[1])[: args.top],
@@ -78,6 +93,11 @@ def main(argv: list[str] | None = None) -> int:
     else:
         print(f"pytest {' '.join(args.pytest_args)} · {result['machine']} · load {result['load_average']:.2f}")
         print(f"suite: median {result['median_s']:.1f} s over {len(runs)} run(s) · {result['summary'] or last['tail']}")
+        print(f"planning tests: {planning:.1f} s (the last run's wall time less the two groups below)")
+        print(f"tests starting servers: {groups['servers']:.1f} s ({', '.join(args.servers)})")
+        print(f"tests running real builds (over {args.build_seconds:g} s each): {groups['builds']:.1f} s")
+        for test, seconds in result["builds"]:
+            print(f"  {seconds:7.2f} s  {test}")
         for test in result["failed"]:
             print(f"  failed: {test}")
         print("\nslowest tests (setup + call + teardown):")

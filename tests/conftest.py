@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import gc
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pulumi
 import pytest
+from shared_plans import PlanCache, patched_by_test
 
 from infra.harness import Plan, run_mocked, run_program
 
@@ -58,17 +59,78 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
     gc.freeze()
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _no_source_positions() -> Iterator[None]:
+    """Registrations skip the SDK's stack walk for their source position.
+
+    The SDK walks the whole Python stack at every registration to tell the engine which line
+    created the resource; the mock monitor records no such thing, and the walk is a sixth of
+    the time of every planned component.
+    """
+    from pulumi.runtime import resource
+    from pulumi.runtime.proto import source_pb2
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(resource, "_get_stack_trace", source_pb2.StackTrace)
+        yield
+
+
+@pytest.fixture(scope="session")
+def plan_cache() -> PlanCache:
+    """The session's shared, read-only whole-program plans: ``plan_cache.plan("prod", ROOT)``.
+
+    For fixtures wider than a test; a test takes ``plan_stage``.
+    """
+    return PlanCache()
+
+
 @pytest.fixture
-def plan_stage() -> Callable[..., Plan]:
+def plan_stage(request: pytest.FixtureRequest, plan_cache: PlanCache) -> Callable[..., Plan]:
     """Run the real __main__.py for a stage: ``plan_stage("prod")``.
 
-    Pass ``config={...}`` to replace the stage file's settings.
+    The plan of a stage with its own stage file is run once per session and shared,
+    read-only (``copy.deepcopy`` what a test changes). Pass ``config={...}`` to replace
+    the stage file's settings, ``program=`` for another program's folder, and
+    ``fresh=True`` for a run of the test's own: needed when the test patched, by other
+    means than ``monkeypatch`` (whose changes are seen), something the program reads.
+    Changed environment variables and stage files are seen without it.
     """
 
-    def run(stage: str, config: dict[str, Any] | None = None, **kwargs: Any) -> Plan:
-        return run_program(ROOT, stage, config=config, **kwargs)
+    def run(stage: str, config: dict[str, Any] | None = None, *, program: Path | str = ROOT,
+            fresh: bool = False, **kwargs: Any) -> Plan:
+        if config is None and not kwargs and not fresh and not patched_by_test(request):
+            return plan_cache.plan(stage, program)
+        return run_program(program, stage, config=config, **kwargs)
 
     return run
+
+
+# Where the commands find run_program: imported once (infra plan, check), or from the
+# harness at each call (infra cost).
+_PLANNING_MODULES = ("infra.harness", "infra.plan", "infra.check")
+
+
+@pytest.fixture
+def cli_plans(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, plan_cache: PlanCache) -> PlanCache:
+    """The ``infra`` commands run in this test read the session's shared plans.
+
+    A command that plans a program for a stage with its stage file's own settings gets
+    the shared plan (the same run ``plan_stage`` shares) instead of running the program
+    again; anything else (other settings, mocks, a test that patched what the program
+    reads) still runs. Everything else the command
+    does (arguments, rendering, checks) runs as it would.
+    """
+    import importlib
+
+    def cached_run(program_dir: Path | str = ROOT, stage: str = "dev", **kwargs: Any) -> Plan:
+        if all(value is None for value in kwargs.values()) and not patched_by_test(request):
+            return plan_cache.plan(stage, program_dir)
+        return run_program(program_dir, stage, **kwargs)
+
+    cached_run.shares_plans = True  # type: ignore[attr-defined]  # not a patch plan_stage must avoid
+    for name in _PLANNING_MODULES:
+        monkeypatch.setattr(importlib.import_module(name), "run_program", cached_run)
+    return plan_cache
 
 
 def stage_config(stage: str, **settings: Any) -> dict[str, str]:

@@ -168,6 +168,7 @@ def test_stage_context_reads_protection_from_the_stage_file() -> None:
     assert stage_context(ROOT, "alice").protecting is False
 
 
+@pytest.mark.usefixtures("cli_plans")
 def test_infra_check_prod_passes_with_no_high_finding(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["check", "--stage", "prod", "--json"]) == 0
     report = json.loads(capsys.readouterr().out)

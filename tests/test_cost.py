@@ -8,7 +8,6 @@ import pytest
 
 from infra.cli import main
 from infra.cost import Load, component_of, estimate_plan, load_prices
-from infra.harness import ROOT, run_program
 from infra.rules import Resource
 
 PRICES = load_prices()
@@ -147,14 +146,15 @@ def test_costs_are_grouped_by_top_level_component() -> None:
     assert list(estimate_plan([stack, vpc, nat], PRICES).by_component()) == ["Vpc (harbor:aws:Vpc)"]
 
 
-def test_dev_idles_well_under_seed_002s_55_dollars_and_prod_matches_its_table() -> None:
-    dev = estimate_plan(run_program(ROOT, "dev").resources, PRICES, stage="dev")
-    prod = estimate_plan(run_program(ROOT, "prod").resources, PRICES, stage="prod")
+def test_dev_idles_well_under_seed_002s_55_dollars_and_prod_matches_its_table(plan_stage) -> None:
+    dev = estimate_plan(plan_stage("dev").resources, PRICES, stage="dev")
+    prod = estimate_plan(plan_stage("prod").resources, PRICES, stage="prod")
     assert dev.total_idle < SEED_002_PER_STAGE / 3
     assert prod.by_service()["Aurora"][0] == pytest.approx(43.80)
     assert dev.total_idle < prod.total_idle
 
 
+@pytest.mark.usefixtures("cli_plans")
 def test_the_command_prints_the_price_source_and_date(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["cost", "--stage", "dev", "--requests", "1000000"]) == 0
     out = capsys.readouterr().out
@@ -183,6 +183,7 @@ def test_flow_logs_and_database_log_exports_are_priced_idle_and_under_load() -> 
     assert database.idle > 0 and database.load > database.idle
 
 
+@pytest.mark.usefixtures("cli_plans")
 def test_prod_shows_its_flow_logs_in_the_estimate(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["cost", "--stage", "prod", "--items"]) == 0
     assert "VPC flow logs" in capsys.readouterr().out

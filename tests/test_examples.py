@@ -5,12 +5,13 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from infra.cli import main
-from infra.harness import Plan, project_name, read_stage_file, run_program
+from infra.harness import Plan, project_name, read_stage_file
 from stages import load_stage
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -26,8 +27,10 @@ def shared_build_cache(monkeypatch):
     monkeypatch.setenv("HARBOR_CACHE_DIR", str(ROOT / ".build" / "harbor"))
 
 
-def plan(example: str, stage: str) -> Plan:
-    return run_program(EXAMPLES / example, stage)
+@pytest.fixture
+def plan(plan_stage) -> Callable[[str, str], Plan]:
+    """An example's plan for a stage: ``plan("000-my-app", "prod")``."""
+    return lambda example, stage: plan_stage(stage, program=EXAMPLES / example)
 
 
 def stage_of(example: str, stage: str):
@@ -62,7 +65,7 @@ def test_each_example_ships_a_stage_file_per_seed_stage(example, stages):
 @pytest.mark.parametrize(("stage", "kept", "domain"),
                          [("dev", False, "dev.myapp.com"), ("test", False, "test.myapp.com"),
                           ("prod", True, "myapp.com")])
-def test_seed_000_single_table_and_site_domain_per_stage(stage, kept, domain):
+def test_seed_000_single_table_and_site_domain_per_stage(plan, stage, kept, domain):
     result = plan("000-my-app", stage)
 
     assert result.project == "my-app"
@@ -91,7 +94,7 @@ def test_seed_000_single_table_and_site_domain_per_stage(stage, kept, domain):
 
 
 @pytest.mark.parametrize("stage", ["dev", "staging", "prod"])
-def test_seed_001_persona_table_api_and_fifo_topic_to_a_standard_queue(stage):
+def test_seed_001_persona_table_api_and_fifo_topic_to_a_standard_queue(plan, stage):
     result = plan("001-persona", stage)
 
     persona = table(result, "Persona")
@@ -128,7 +131,7 @@ def test_seed_001_persona_table_api_and_fifo_topic_to_a_standard_queue(stage):
 
 
 @pytest.mark.parametrize(("stage", "kept"), [("dev", False), ("production", True)])
-def test_seed_004_tables_buckets_and_lifecycle_in_singapore(stage, kept):
+def test_seed_004_tables_buckets_and_lifecycle_in_singapore(plan, stage, kept):
     result = plan("004-anchor-deploy", stage)
 
     assert result.one("pulumi:providers:aws").inputs["region"] == "ap-southeast-1"
@@ -178,6 +181,7 @@ def test_seed_004_production_is_the_production_stage_under_its_own_name():
     [("000-my-app", "test", "my-app"), ("001-persona", "prod", "persona"),
      ("004-anchor-deploy", "production", "anchor-deploy")],
 )
+@pytest.mark.usefixtures("cli_plans")
 def test_infra_plan_runs_each_example_offline(example, stage, project):
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
@@ -190,7 +194,7 @@ def test_infra_plan_runs_each_example_offline(example, stage, project):
 # -- seed 001's handlers on moto, with the link data the plan gives them -------------------------
 
 
-def test_seed_001_handlers_request_and_list_personas_through_the_topic_and_queue(tmp_path, monkeypatch):
+def test_seed_001_handlers_request_and_list_personas_through_the_topic_and_queue(plan, tmp_path, monkeypatch):
     import importlib
     import sys
 

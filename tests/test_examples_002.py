@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from infra.cli import main
-from infra.harness import Plan, run_program
+from infra.harness import Plan
 
 ROOT = Path(__file__).resolve().parent.parent
 PROGRAM = ROOT / "examples" / "002-reggie"
@@ -25,8 +25,8 @@ SECRETS = {
 
 
 @pytest.fixture(scope="module")
-def plans() -> dict[str, Plan]:
-    return {stage: run_program(PROGRAM, stage) for stage in STAGES}
+def plans(plan_cache) -> dict[str, Plan]:
+    return {stage: plan_cache.plan(stage, PROGRAM) for stage in STAGES}
 
 
 def function(plan: Plan, name: str) -> dict:
@@ -39,6 +39,7 @@ def test_the_seeds_stages_have_stage_files_and_personal_stages_need_none():
 
 
 @pytest.mark.parametrize("stage", STAGES)
+@pytest.mark.usefixtures("cli_plans")
 def test_infra_plan_runs_for_each_stage(stage):
     out = io.StringIO()
     with contextlib.redirect_stdout(out):

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from infra.cli import main
-from infra.harness import Plan, run_program
+from infra.harness import Plan
 
 ROOT = Path(__file__).resolve().parent.parent
 PROGRAM = ROOT / "examples" / "003-kefir"
@@ -29,10 +29,10 @@ def shared_build_cache(monkeypatch):
 
 
 @pytest.fixture(scope="module")
-def plans() -> dict[str, Plan]:
+def plans(plan_cache) -> dict[str, Plan]:
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("HARBOR_CACHE_DIR", str(ROOT / ".build" / "harbor"))
-        return {stage: run_program(PROGRAM, stage) for stage in STAGES}
+        return {stage: plan_cache.plan(stage, PROGRAM) for stage in STAGES}
 
 
 def origins(stage: str) -> list[str]:
@@ -44,6 +44,7 @@ def test_the_seeds_two_stages_have_stage_files():
 
 
 @pytest.mark.parametrize("stage", STAGES)
+@pytest.mark.usefixtures("cli_plans")
 def test_infra_plan_runs_offline_for_each_stage(stage):
     out = io.StringIO()
     with contextlib.redirect_stdout(out):

@@ -10,6 +10,9 @@ from components.core.removal import STATEFUL_TYPES
 from infra.cli import main
 from infra.harness import SECRET
 
+# The commands here read the session's shared plans: one run of the program per stage.
+pytestmark = pytest.mark.usefixtures("cli_plans")
+
 CONTRACT_KEYS = {
     "urn", "type", "name", "parent", "custom", "inputs", "protect", "retainOnDelete", "dependencies",
 }

@@ -12,7 +12,7 @@ import pytest
 from components import ComponentError, Postgres, Vpc
 from components.aws.postgres import DATA_API_ACTIONS, url_with_password
 from components.core.linking import link_data, link_statements
-from infra.harness import Plan, run_program
+from infra.harness import Plan
 from infra.mocks import short_id
 from tests.conftest import ROOT, replacement_outcome
 
@@ -22,14 +22,11 @@ SECRET_ARN = "arn:aws:secretsmanager:us-east-1:123456789012:secret:rds!cluster-"
 
 
 @pytest.fixture(scope="module")
-def real_plan():
-    """The real program's plan per stage, run once per module: whole-program plans are slow."""
-    plans: dict[str, Plan] = {}
+def real_plan(plan_cache):
+    """The real program's plan per stage, shared by the session: whole-program plans are slow."""
 
     def get(stage: str) -> Plan:
-        if stage not in plans:
-            plans[stage] = run_program(ROOT, stage)
-        return plans[stage]
+        return plan_cache.plan(stage, ROOT)
 
     return get
 

@@ -197,3 +197,16 @@ def test_destroying_prod_deletes_nothing_even_with_skip_preview(plan_stage):
 
 def test_stages_that_do_not_protect_have_no_destroy_guard(plan_stage):
     assert not plan_stage("staging").of_type("aws:resourcegroups/group:Group")
+
+
+def test_a_finished_program_run_leaves_nothing_of_itself_alive(plan_stage):
+    import gc
+
+    from components.core.context import App
+
+    # prod has what keeps state per run: a permissions boundary, secrets and sites. Only the
+    # engine settings hold on to the last run, until the next one replaces them.
+    plan_stage("prod", fresh=True)
+    pulumi.runtime.settings.reset_options()
+    gc.collect()
+    assert [o for o in gc.get_objects() if isinstance(o, App)] == []

@@ -86,6 +86,7 @@ def test_with_every_secret_set_the_plan_shows_them_only_as_secrets():
     assert "real-prod-" not in json.dumps(plan.to_json())
 
 
+@pytest.mark.usefixtures("cli_plans")
 def test_infra_plan_json_never_prints_a_secret_value(capsys):
     assert infra_main(["plan", "--stage", "prod", "--json"]) == 0
     printed = capsys.readouterr().out

@@ -89,7 +89,7 @@ from components.aws.opennext import (
 )
 from components.aws.queue import Queue
 from components.core.base import Component, ComponentArgs, ComponentError, validation_message
-from components.core.context import App, current_app
+from components.core.context import App, current_app, forget_at_reset
 from components.core.linking import Permission
 from components.core.naming import stable_hash
 
@@ -984,6 +984,11 @@ class SharedSitePolicies(Component):
             cls._instances[id(app)] = known
         return known[1]
 
+    @classmethod
+    def forget(cls) -> None:
+        """Drop every stage's instance: the program run that made them is over."""
+        cls._instances.clear()
+
     def _once(self, role: str, make: Any) -> Any:
         if role not in self._made:
             self._made[role] = make()
@@ -1104,6 +1109,9 @@ def viewer_request_code(domain: DomainOptions | None) -> str:
     return VIEWER_REQUEST_TEMPLATE.replace("__REDIRECTS__", json.dumps(redirects)).replace(
         "__MAIN_HOST__", json.dumps(main)
     )
+
+
+forget_at_reset(SharedSitePolicies.forget)
 
 
 def _build_settings(owner: str, args: NextjsArgs) -> BuildSettings:

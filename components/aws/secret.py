@@ -38,7 +38,7 @@ import pulumi
 from pydantic import Field, field_validator
 
 from components.core.base import COMPONENT_NAME, Component, ComponentArgs, ComponentError
-from components.core.context import current_app
+from components.core.context import current_app, forget_at_reset
 from components.core.linking import Permission
 from components.core.naming import stable_hash
 
@@ -158,6 +158,7 @@ def resolve_sources(
 
 # The names the running program declared, so offline plans can assume they are set.
 _declared: dict[str, Any] = {"app": None, "names": []}
+forget_at_reset(lambda: _declared.update(app=None, names=[]))
 
 
 def _remember(app: Any, names: Sequence[str]) -> None:

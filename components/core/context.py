@@ -21,7 +21,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from components.core.removal import removal_transformation, retains
+from components.core.removal import forget_run, removal_transformation, retains
 from components.core.replacement import replacement_transformation
 from stages import StageConfig, load_current_stage
 
@@ -339,8 +339,24 @@ def reset_app() -> None:
     _refusals.clear()
     _lookups.clear()
     _reset_body()
+    # Kept alive, a run's whole object graph (thousands of finished tasks) would slow every
+    # later run in the process: asyncio walks all tasks alive to find a loop's own.
+    forget_run()
+    for forget in _per_run_state:
+        forget()
 
 
 def _reset_body() -> None:
     _Body.completed = False
     _Body.error = None
+
+
+_per_run_state: list[Callable[[], None]] = []
+
+
+def forget_at_reset(forget: Callable[[], None]) -> None:
+    """Have :func:`reset_app` call ``forget``: for a module that keeps state per program run.
+
+    Example: ``forget_at_reset(_claims.clear)``.
+    """
+    _per_run_state.append(forget)

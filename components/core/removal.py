@@ -147,6 +147,12 @@ def boundary_arn(boundary: str) -> pulumi.Input[str]:
 _boundary_arn: dict[str, tuple[Any, str, pulumi.Output[str]]] = {}
 
 
+def forget_run() -> None:
+    """Drop what the last program run left here (its app, resources and their outputs)."""
+    _guards.clear()
+    _boundary_arn.clear()
+
+
 def destroy_guard() -> Any:
     """On a protecting stage, a protected resource group that depends on every resource so far.
 
