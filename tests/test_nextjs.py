@@ -342,16 +342,22 @@ def test_missing_output_file_is_a_clear_error(build: Build, site: Path) -> None:
         build(web())
 
 
-def test_failed_build_stops_the_program_with_the_build_log(
-    build: Build, site: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    import subprocess
-
+def _stand_in_npx(site: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """The OpenNext module with npx "installed" for ``site``, staging in the test's own folder."""
     from components.aws import opennext
 
     (site / "node_modules").mkdir()
     monkeypatch.setattr(opennext.shutil, "which", lambda _: "/usr/bin/npx")
     monkeypatch.setattr(opennext, "STAGING_ROOT", site.parent.parent / "staging")  # not real builds' folder
+    return opennext
+
+
+def test_failed_build_stops_the_program_with_the_build_log(
+    build: Build, site: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import subprocess
+
+    opennext = _stand_in_npx(site, monkeypatch)
 
     def failing(command: list[str], **_: Any) -> subprocess.CompletedProcess:
         return subprocess.CompletedProcess(command, 1, stdout="Type error: boom", stderr="")
@@ -633,11 +639,7 @@ def test_two_sites_of_one_folder_with_different_public_values_each_get_their_own
 ) -> None:
     import subprocess
 
-    from components.aws import opennext
-
-    (site / "node_modules").mkdir()
-    monkeypatch.setattr(opennext.shutil, "which", lambda _: "/usr/bin/npx")
-    monkeypatch.setattr(opennext, "STAGING_ROOT", site.parent.parent / "staging")  # not real builds' folder
+    opennext = _stand_in_npx(site, monkeypatch)
     built: list[str] = []
 
     def fake_build(command: list[str], cwd: Path, env: dict[str, str], **_: Any) -> subprocess.CompletedProcess:
