@@ -52,6 +52,24 @@ def run_once(pytest_args: list[str]) -> dict[str, Any]:
             "per_test": dict(per_test), "failed": failed, "tail": finished.stdout.splitlines()[-5:]}
 
 
+def tests_existing_at(commit: str) -> list[str]:
+    """``file::function`` of each test function that exists both at ``commit`` and now."""
+    def git(*command: str) -> str:
+        return subprocess.run(["git", *command], cwd=ROOT, check=True, capture_output=True, text=True).stdout
+
+    then = set()
+    for path in git("ls-tree", "--name-only", commit, "tests/").split():
+        if re.fullmatch(r"tests/test_\w+\.py", path):
+            for name in re.findall(r"^(?:async )?def (test_\w+)", git("show", f"{commit}:{path}"), re.MULTILINE):
+                then.add(f"{path}::{name}")
+    collected = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", "-o", "addopts="],
+                               cwd=ROOT, capture_output=True, text=True).stdout
+    now = {line.split("[")[0] for line in collected.splitlines() if "::" in line}
+    kept = sorted(then & now)
+    print(f"{len(kept)} of the {len(then)} test functions at {commit} still exist", file=sys.stderr)
+    return kept
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=1)
@@ -61,8 +79,13 @@ def main(argv: list[str] | None = None) -> int:
                         help="test files (or node ids) that start servers")
     parser.add_argument("--build-seconds", type=float, default=10.0,
                         help="a test longer than this ran a real build")
+    parser.add_argument("--tests-of", metavar="COMMIT",
+                        help="run only the test functions that already existed at COMMIT (every current "
+                             "parametrisation of each), to compare with that commit's suite time")
     parser.add_argument("pytest_args", nargs="*", help="arguments for pytest (after --)")
     args = parser.parse_args(argv)
+    if args.tests_of:
+        args.pytest_args = [*tests_existing_at(args.tests_of), *args.pytest_args]
     runs = [run_once(args.pytest_args) for _ in range(max(1, args.runs))]
     last = runs[-1]
     per_file: dict[str, float] = collections.defaultdict(float)
@@ -91,7 +114,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         print(json.dumps(result, indent=2))
     else:
-        print(f"pytest {' '.join(args.pytest_args)} · {result['machine']} · load {result['load_average']:.2f}")
+        shown = ' '.join(args.pytest_args) if len(args.pytest_args) <= 5 else f"({len(args.pytest_args)} arguments)"
+        print(f"pytest {shown} · {result['machine']} · load {result['load_average']:.2f}")
         print(f"suite: median {result['median_s']:.1f} s over {len(runs)} run(s) · {result['summary'] or last['tail']}")
         print(f"planning tests: {planning:.1f} s (the last run's wall time less the two groups below)")
         print(f"tests starting servers: {groups['servers']:.1f} s ({', '.join(args.servers)})")
